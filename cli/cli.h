@@ -1,0 +1,33 @@
+/*
+ * qsignctl, the operator tool: shared configuration and the sub-command entry points.
+ * Each sub-command lives in its own file (cmd_<area>.c) and returns a process exit status:
+ * 0 success, 1 failure (reported on stderr), 2 usage error.
+ */
+#ifndef QS_CLI_CLI_H
+#define QS_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct qs_ctl_config {
+    /* [database] */
+    char *db_owner_conninfo; /* schema owner: migrations only */
+    char *db_sam_conninfo;   /* as qsign_sam */
+    char *db_audit_conninfo; /* as qsign_audit: read-only audit access */
+    /* [hsm] */
+    char *hsm_module;      /* PKCS#11 module path */
+    char *hsm_token_label; /* token label */
+    char *hsm_pin_file;    /* file holding the token's user PIN */
+    char *hsm_so_pin_file; /* file holding the SO PIN (hsm init only) */
+    /* [log] */
+    char *log_level;
+} qs_ctl_config;
+
+/* True when `value` is set; otherwise prints "qsignctl: [section] key must be set in the config"
+ * and returns false.  Each sub-command checks the options it needs with this. */
+bool qs_ctl_need(const char *value, const char *section, const char *key);
+
+int qs_ctl_db(const qs_ctl_config *cfg, int argc, char **argv);
+int qs_ctl_hsm(const qs_ctl_config *cfg, int argc, char **argv);
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * qsignctl: the operator tool.  Parses the global options, loads the config and hands over to
+ * a sub-command (cmd_<area>.c).  It talks to the database and the HSM (and, later, the SAM
+ * socket) as the daemons do; it never prints a secret.
+ */
+#define QS_LOG_MODULE "qsignctl"
+
+#include <getopt.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "util/config.h"
+#include "util/log.h"
+#include "util/secret.h"
+
+#define QS_CTL_DEFAULT_CONFIG "/etc/qsign/qsignctl.conf"
+
+static const qs_cfg_opt qs_ctl_options[] = {
+    {"database", "owner_conninfo", QS_CFG_STRING, "",
+     "libpq connection string of the schema owner role (migrations only)",
+     offsetof(qs_ctl_config, db_owner_conninfo), 0, 0},
+    {"database", "sam_conninfo", QS_CFG_STRING, "", "libpq connection string as role qsign_sam",
+     offsetof(qs_ctl_config, db_sam_conninfo), 0, 0},
+    {"database", "audit_conninfo", QS_CFG_STRING, "",
+     "libpq connection string as role qsign_audit (read-only audit access)",
+     offsetof(qs_ctl_config, db_audit_conninfo), 0, 0},
+    {"hsm", "module", QS_CFG_STRING, "", "path of the PKCS#11 module",
+     offsetof(qs_ctl_config, hsm_module), 0, 0},
+    {"hsm", "token_label", QS_CFG_STRING, "qsign", "label of the token holding the service keys",
+     offsetof(qs_ctl_config, hsm_token_label), 0, 0},
+    {"hsm", "pin_file", QS_CFG_STRING, "", "file holding the token's user PIN",
+     offsetof(qs_ctl_config, hsm_pin_file), 0, 0},
+    {"hsm", "so_pin_file", QS_CFG_STRING, "",
+     "file holding the token's security officer PIN (needed by `hsm init` only)",
+     offsetof(qs_ctl_config, hsm_so_pin_file), 0, 0},
+    {"log", "level", QS_CFG_STRING, "warn", "debug, info, warn or error",
+     offsetof(qs_ctl_config, log_level), 0, 0},
+    QS_CFG_END,
+};
+
+bool qs_ctl_need(const char *value, const char *section, const char *key)
+{
+    if (value != NULL && value[0] != '\0')
+        return true;
+    fprintf(stderr, "qsignctl: [%s] %s must be set in the config\n", section, key);
+    return false;
+}
+
+static void qs_ctl_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: qsignctl [-c CONFIG] COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  db migrate        apply pending database migrations (as the schema owner)\n"
+            "  db status         show the schema version and pending migrations\n"
+            "  hsm init          create the service keys in the token (idempotent)\n"
+            "  hsm status        show the token and its service keys\n"
+            "\n"
+            "options:\n"
+            "  -c, --config FILE     config file (default $QSIGN_CONFIG or %s)\n"
+            "  --example-config      print a commented example config and exit\n"
+            "  -h, --help            this help\n",
+            QS_CTL_DEFAULT_CONFIG);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"example-config", no_argument, NULL, 'E'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = getenv("QSIGN_CONFIG");
+    int c;
+
+    umask(077);
+    while ((c = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'E':
+            qs_cfg_write_example(stdout, "qsignctl", qs_ctl_options);
+            return 0;
+        case 'h':
+            qs_ctl_usage(stdout);
+            return 0;
+        default:
+            qs_ctl_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        qs_ctl_usage(stderr);
+        return 2;
+    }
+    if (config_path == NULL || config_path[0] == '\0')
+        config_path = QS_CTL_DEFAULT_CONFIG;
+
+    if (qs_util_init() != QS_OK) {
+        fprintf(stderr, "qsignctl: cannot initialise libsodium\n");
+        return 1;
+    }
+    qs_ctl_config cfg;
+    char err[1024];
+    if (qs_cfg_load_file(config_path, qs_ctl_options, &cfg, err, sizeof err) != QS_OK) {
+        fprintf(stderr, "qsignctl: %s\n", err);
+        return 1;
+    }
+    qs_log_level level;
+    if (!qs_log_level_parse(cfg.log_level, &level)) {
+        fprintf(stderr, "qsignctl: %s: [log] level: \"%s\" is not debug, info, warn or error\n",
+                config_path, cfg.log_level);
+        qs_cfg_free(qs_ctl_options, &cfg);
+        return 1;
+    }
+    qs_log_set_level(level);
+
+    const char *cmd = argv[optind];
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    int rc;
+    if (strcmp(cmd, "db") == 0) {
+        rc = qs_ctl_db(&cfg, sub_argc, sub_argv);
+    } else if (strcmp(cmd, "hsm") == 0) {
+        rc = qs_ctl_hsm(&cfg, sub_argc, sub_argv);
+    } else {
+        fprintf(stderr, "qsignctl: unknown command \"%s\"\n", cmd);
+        qs_ctl_usage(stderr);
+        rc = 2;
+    }
+    qs_cfg_free(qs_ctl_options, &cfg);
+    return rc;
+}

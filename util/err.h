@@ -1,0 +1,55 @@
+/*
+ * The project's one error enum.  0 is success, every error is negative.
+ *
+ * This list is a registry: append new codes at the end with the next free number, never
+ * renumber or reuse one, because codes appear in logs, audit records and the SAM protocol.
+ * The mapping to HTTP status and CSC error lives in one table in the API module.
+ */
+#ifndef QS_UTIL_ERR_H
+#define QS_UTIL_ERR_H
+
+#define QS_MUST_CHECK __attribute__((warn_unused_result))
+
+/* X(name, value, description) */
+#define QS_ERROR_LIST(X)                                                                           \
+    X(QS_OK, 0, "success")                                                                         \
+    X(QS_ERR_INTERNAL, -1, "internal error")                                                       \
+    X(QS_ERR_NOMEM, -2, "out of memory")                                                           \
+    X(QS_ERR_INVALID_ARGUMENT, -3, "invalid argument")                                             \
+    X(QS_ERR_CONFIG, -4, "configuration error")                                                    \
+    X(QS_ERR_IO, -5, "input/output error")                                                         \
+    X(QS_ERR_NOT_FOUND, -6, "not found")                                                           \
+    X(QS_ERR_EXISTS, -7, "already exists")                                                         \
+    X(QS_ERR_PARSE, -8, "malformed input")                                                         \
+    X(QS_ERR_TOO_LARGE, -9, "input too large")                                                     \
+    X(QS_ERR_UNSUPPORTED, -10, "not supported")                                                    \
+    X(QS_ERR_CRYPTO, -11, "cryptographic library error")                                           \
+    X(QS_ERR_HSM, -12, "HSM error")                                                                \
+    X(QS_ERR_HSM_UNAVAILABLE, -13, "HSM unavailable")                                              \
+    X(QS_ERR_HSM_LOGIN, -14, "HSM login refused")                                                  \
+    X(QS_ERR_HSM_TOKEN_NOT_FOUND, -15, "HSM token not found")                                      \
+    X(QS_ERR_HSM_KEY_NOT_FOUND, -16, "HSM key not found")                                          \
+    X(QS_ERR_HSM_MECHANISM, -17, "mechanism not supported by the HSM")                             \
+    X(QS_ERR_HSM_BAD_BLOB, -18, "wrapped key rejected by the HSM")                                 \
+    X(QS_ERR_HSM_KEY_POLICY, -19, "key use refused by the key's attributes")                       \
+    X(QS_ERR_DB, -20, "database error")                                                            \
+    X(QS_ERR_DB_UNAVAILABLE, -21, "database unavailable")                                          \
+    X(QS_ERR_DB_RETRY, -22, "database serialization failure or deadlock")                          \
+    X(QS_ERR_DB_CONSTRAINT, -23, "database constraint violated")                                   \
+    X(QS_ERR_DB_PERMISSION, -24, "permission denied by the database")                              \
+    X(QS_ERR_DB_SCHEMA, -25, "database schema version mismatch")                                   \
+    X(QS_ERR_MAC, -26, "record MAC mismatch")
+
+typedef enum qs_err {
+#define QS_ERR_ENUM_(name, value, text) name = (value),
+    QS_ERROR_LIST(QS_ERR_ENUM_)
+#undef QS_ERR_ENUM_
+} qs_err;
+
+/* A static, human-readable description of `e`; "unknown error" for a value not in the list. */
+const char *qs_err_str(int e);
+
+/* The enumerator's name ("QS_ERR_MAC"), for logs; "QS_ERR_UNKNOWN" for a value not in the list. */
+const char *qs_err_name(int e);
+
+#endif
