@@ -38,7 +38,14 @@
     X(QS_ERR_DB_CONSTRAINT, -23, "database constraint violated")                                   \
     X(QS_ERR_DB_PERMISSION, -24, "permission denied by the database")                              \
     X(QS_ERR_DB_SCHEMA, -25, "database schema version mismatch")                                   \
-    X(QS_ERR_MAC, -26, "record MAC mismatch")
+    X(QS_ERR_MAC, -26, "record MAC mismatch")                                                      \
+    X(QS_ERR_AUTH_FAILED, -27, "authentication failed")                                            \
+    X(QS_ERR_AUTH_REPLAY, -28, "one-time password already used")                                   \
+    X(QS_ERR_AUTH_LOCKED, -29, "credential locked")                                                \
+    X(QS_ERR_AUTH_POLICY, -30, "secret does not meet the policy")                                  \
+    X(QS_ERR_PROTO, -31, "SAM protocol violation")                                                 \
+    X(QS_ERR_EOF, -32, "connection closed by peer")                                                \
+    X(QS_ERR_TIMEOUT, -33, "timed out")
 
 typedef enum qs_err {
 #define QS_ERR_ENUM_(name, value, text) name = (value),
