@@ -1,0 +1,86 @@
+/*
+ * Database operations of the audit log (qsign.audit_writers, qsign.audit_log), for the SAM's
+ * audit writer and verifier (sam/audit.h).  Each runs inside a qs_db_run_txn callback, like every
+ * qs_db_<operation>.  The database stores what the writer computed; what the hash and MAC cover
+ * is the writer's business (sam/audit.h, docs/audit-log.md).
+ */
+#ifndef QS_DB_DB_AUDIT_H
+#define QS_DB_DB_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/db.h"
+
+#define QS_DB_AUDIT_UUID_LEN    16
+#define QS_DB_AUDIT_SAD_REF_LEN 32
+#define QS_DB_AUDIT_HASH_LEN    32 /* prev_hash, record_hash */
+#define QS_DB_AUDIT_MAC_LEN     32 /* record_mac */
+
+/*
+ * One audit_log row.  For qs_db_audit_insert the strings are borrowed from the caller; rows read
+ * by qs_db_audit_head and qs_db_audit_page own theirs (malloc'd; release with
+ * qs_db_audit_row_clear or qs_db_audit_rows_free).
+ */
+typedef struct qs_db_audit_row {
+    int64_t seq;
+    int64_t event_time_us; /* microseconds since the Unix epoch, exactly as stored */
+    char *event_type;
+    char *actor;
+    bool has_user_id, has_credential_id, has_sad_ref;
+    uint8_t user_id[QS_DB_AUDIT_UUID_LEN];
+    uint8_t credential_id[QS_DB_AUDIT_UUID_LEN];
+    uint8_t sad_ref[QS_DB_AUDIT_SAD_REF_LEN];
+    bool success; /* result: 'success' or 'failure' */
+    char *details; /* the stored text, byte for byte */
+    uint8_t prev_hash[QS_DB_AUDIT_HASH_LEN];
+    uint8_t record_hash[QS_DB_AUDIT_HASH_LEN];
+    uint8_t record_mac[QS_DB_AUDIT_MAC_LEN];
+} qs_db_audit_row;
+
+/* Frees the strings of a row that owns them and zeroes it.  NULL is a no-op. */
+void qs_db_audit_row_clear(qs_db_audit_row *row);
+
+/* Frees an array of n owning rows.  NULL is a no-op. */
+void qs_db_audit_rows_free(qs_db_audit_row *rows, size_t n);
+
+/* Registers a writer unless it exists (an existing row is left as it is: rows never change).
+ * *created tells whether this call made it. */
+QS_MUST_CHECK qs_err qs_db_audit_writer_register(qs_db *db, const char *writer_id,
+                                                 const char *description,
+                                                 const char *mac_key_label, bool *created);
+
+/* The MAC key label of a writer: *label is malloc'd (free it), NULL with QS_ERR_NOT_FOUND when
+ * the writer is not registered. */
+QS_MUST_CHECK qs_err qs_db_audit_writer_label(qs_db *db, const char *writer_id, char **label);
+
+/*
+ * Tries to take the session-level advisory lock of a writer id without waiting; *locked tells
+ * whether this connection holds it now.  Held until the connection ends (also across rollbacks),
+ * so it is lost with the connection: after a reconnect (qs_db_generation changed) take it again.
+ * The key is the first 8 bytes of SHA-256("qsign-audit-writer-lock-v1" || writer_id), read as a
+ * big-endian int64.  Taking it twice on one connection nests (harmless, released at close).
+ */
+QS_MUST_CHECK qs_err qs_db_audit_writer_try_lock(qs_db *db, const char *writer_id, bool *locked);
+
+/* The writer's record with the highest seq, into *row (owning; clear it), or *found = false when
+ * the chain is empty. */
+QS_MUST_CHECK qs_err qs_db_audit_head(qs_db *db, const char *writer_id, qs_db_audit_row *row,
+                                      bool *found);
+
+/*
+ * Inserts n >= 1 consecutive records of one writer in one statement (INSERT ... SELECT FROM
+ * unnest of array parameters), in the order given.  The table's trigger checks that each links
+ * to its predecessor: a stale head is QS_ERR_DB_CONSTRAINT (23514, or 23505 for a taken seq).
+ */
+QS_MUST_CHECK qs_err qs_db_audit_insert(qs_db *db, const char *writer_id,
+                                        const qs_db_audit_row *rows, size_t n);
+
+/* Up to `limit` records of the writer with seq > after_seq, in seq order (keyset pagination):
+ * *rows is a malloc'd array of *n owning rows (free with qs_db_audit_rows_free), NULL when
+ * *n == 0. */
+QS_MUST_CHECK qs_err qs_db_audit_page(qs_db *db, const char *writer_id, int64_t after_seq,
+                                      size_t limit, qs_db_audit_row **rows, size_t *n);
+
+#endif
