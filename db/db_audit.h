@@ -32,7 +32,7 @@ typedef struct qs_db_audit_row {
     uint8_t user_id[QS_DB_AUDIT_UUID_LEN];
     uint8_t credential_id[QS_DB_AUDIT_UUID_LEN];
     uint8_t sad_ref[QS_DB_AUDIT_SAD_REF_LEN];
-    bool success; /* result: 'success' or 'failure' */
+    bool success;  /* result: 'success' or 'failure' */
     char *details; /* the stored text, byte for byte */
     uint8_t prev_hash[QS_DB_AUDIT_HASH_LEN];
     uint8_t record_hash[QS_DB_AUDIT_HASH_LEN];
@@ -48,8 +48,8 @@ void qs_db_audit_rows_free(qs_db_audit_row *rows, size_t n);
 /* Registers a writer unless it exists (an existing row is left as it is: rows never change).
  * *created tells whether this call made it. */
 QS_MUST_CHECK qs_err qs_db_audit_writer_register(qs_db *db, const char *writer_id,
-                                                 const char *description,
-                                                 const char *mac_key_label, bool *created);
+                                                 const char *description, const char *mac_key_label,
+                                                 bool *created);
 
 /* The MAC key label of a writer: *label is malloc'd (free it), NULL with QS_ERR_NOT_FOUND when
  * the writer is not registered. */
@@ -63,6 +63,10 @@ QS_MUST_CHECK qs_err qs_db_audit_writer_label(qs_db *db, const char *writer_id, 
  * big-endian int64.  Taking it twice on one connection nests (harmless, released at close).
  */
 QS_MUST_CHECK qs_err qs_db_audit_writer_try_lock(qs_db *db, const char *writer_id, bool *locked);
+
+/* Whether commits on this session are durable when COMMIT returns: synchronous_commit is not
+ * off (db/roles.sql sets it on for qsign_sam). */
+QS_MUST_CHECK qs_err qs_db_audit_session_durable(qs_db *db, bool *durable);
 
 /* The writer's record with the highest seq, into *row (owning; clear it), or *found = false when
  * the chain is empty. */

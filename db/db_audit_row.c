@@ -39,8 +39,7 @@ qs_err qs_db_audit_row_read(const PGresult *res, int i, qs_db_audit_row *out)
         (r = qs_db_get_text(res, i, 2, &out->event_type)) != QS_OK ||
         (r = qs_db_get_text(res, i, 3, &out->actor)) != QS_OK ||
         (r = qs_db_get_uuid_opt(res, i, 4, out->user_id, &out->has_user_id)) != QS_OK ||
-        (r = qs_db_get_uuid_opt(res, i, 5, out->credential_id, &out->has_credential_id)) !=
-            QS_OK ||
+        (r = qs_db_get_uuid_opt(res, i, 5, out->credential_id, &out->has_credential_id)) != QS_OK ||
         (r = qs_db_get_bytea_fixed_opt(res, i, 6, out->sad_ref, sizeof out->sad_ref,
                                        &out->has_sad_ref)) != QS_OK ||
         (r = qs_db_get_bool(res, i, 7, &out->success)) != QS_OK ||

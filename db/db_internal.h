@@ -161,7 +161,8 @@ struct qs_db_audit_row;
     " result = 'success', details, prev_hash, record_hash, record_mac"
 
 /* Reads row `row` of a result selecting QS_DB_AUDIT_ROW_COLUMNS into *out (owning). */
-QS_MUST_CHECK qs_err qs_db_audit_row_read(const PGresult *res, int row, struct qs_db_audit_row *out);
+QS_MUST_CHECK qs_err qs_db_audit_row_read(const PGresult *res, int row,
+                                          struct qs_db_audit_row *out);
 
 /* The embedded migrations (generated at build time into db_migrations.c). */
 extern const qs_db_migration qs_db_migrations[];

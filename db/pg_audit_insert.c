@@ -43,12 +43,12 @@ qs_err qs_db_audit_insert(qs_db *db, const char *writer_id, const qs_db_audit_ro
         " credential_id, sad_ref, success, details, prev_hash, record_hash, record_mac, ord)"
         " ORDER BY r.ord";
     static const unsigned int types[NCOLS] = {
-        [COL_SEQ] = QS_DB_OID_INT8,   [COL_TIME] = QS_DB_OID_TIMESTAMPTZ,
-        [COL_TYPE] = QS_DB_OID_TEXT,  [COL_ACTOR] = QS_DB_OID_TEXT,
-        [COL_USER] = QS_DB_OID_UUID,  [COL_CRED] = QS_DB_OID_UUID,
-        [COL_SAD] = QS_DB_OID_BYTEA,  [COL_SUCCESS] = QS_DB_OID_BOOL,
+        [COL_SEQ] = QS_DB_OID_INT8,     [COL_TIME] = QS_DB_OID_TIMESTAMPTZ,
+        [COL_TYPE] = QS_DB_OID_TEXT,    [COL_ACTOR] = QS_DB_OID_TEXT,
+        [COL_USER] = QS_DB_OID_UUID,    [COL_CRED] = QS_DB_OID_UUID,
+        [COL_SAD] = QS_DB_OID_BYTEA,    [COL_SUCCESS] = QS_DB_OID_BOOL,
         [COL_DETAILS] = QS_DB_OID_TEXT, [COL_PREV] = QS_DB_OID_BYTEA,
-        [COL_HASH] = QS_DB_OID_BYTEA, [COL_MAC] = QS_DB_OID_BYTEA,
+        [COL_HASH] = QS_DB_OID_BYTEA,   [COL_MAC] = QS_DB_OID_BYTEA,
     };
     qs_db_array col[NCOLS];
     qs_db_param p[1 + NCOLS];

@@ -45,3 +45,10 @@ COMMENT ON ROLE qsign_owner IS 'qsign schema owner; used only to apply migration
 COMMENT ON ROLE qsign_api IS 'qsignd (internet-facing): SELECT on non-secret columns only';
 COMMENT ON ROLE qsign_sam IS 'qsign-sam (Signature Activation Module): the only writer';
 COMMENT ON ROLE qsign_audit IS 'auditors: read-only access';
+
+-- The SAM reports an audit record, a consumed hash or a counted failure as done only once it is
+-- durable (DESIGN.md invariant 1: no signature before its audit record is durably committed), so
+-- its sessions never run with synchronous_commit off, whatever the cluster's default.  'on'
+-- waits for the local WAL flush (and for synchronous standbys, if any are configured); the audit
+-- writer refuses to start on a session where it is off.
+ALTER ROLE qsign_sam SET synchronous_commit = 'on';

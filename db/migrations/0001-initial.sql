@@ -297,10 +297,11 @@ COMMENT ON COLUMN qsign.audit_log.details IS
 COMMENT ON COLUMN qsign.audit_log.prev_hash IS
     'record_hash of the previous record of the same writer; 32 zero bytes for seq 1';
 COMMENT ON COLUMN qsign.audit_log.record_hash IS
-    'SHA-256 over the canonical encoding of this record''s other columns, prev_hash included '
-    '(the chain link)';
+    'SHA-256 over the canonical encoding (version 1, docs/audit-log.md) of this record''s '
+    'other columns, prev_hash included (the chain link)';
 COMMENT ON COLUMN qsign.audit_log.record_mac IS
-    'HMAC-SHA-256 (32 bytes) of the record made in the HSM under the writer''s MAC key';
+    'HMAC-SHA-256 (32 bytes) made in the HSM under the writer''s MAC key over '
+    '"qsign-audit-mac-v1" || record_hash';
 
 -- Append-only: refuse UPDATE, DELETE and TRUNCATE at statement level, for every role.
 CREATE FUNCTION qsign.audit_log_refuse_change() RETURNS trigger

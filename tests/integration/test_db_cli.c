@@ -100,7 +100,8 @@ static void test_migrate_and_status(void **state)
 
     /* A database whose record no longer matches this binary. */
     PGconn *su = qs_test_pg_connect(f->pg->super_conninfo);
-    qs_test_pg_exec_ok(su, "UPDATE qsign.schema_migration SET name = '0001-other'");
+    qs_test_pg_exec_ok(su, "UPDATE qsign.schema_migration SET name = '0001-other'"
+                           " WHERE version = 1");
     PQfinish(su);
     expect_output(f, "status", 1, "schema version mismatch");
     expect_output(f, "migrate", 1, "schema version mismatch");

@@ -678,10 +678,39 @@ static void test_check_constraints(void **state)
         snprintf(sql, sizeof sql, "%s%s", head, bad_audit[i].rest);
         check_refuses(f->sam, sql);
     }
+    /* details: the text of a JSON object, at most 16384 bytes. */
+    snprintf(sql, sizeof sql, "%s%s", head,
+             "'x', 'a', 'success', NULL, repeat(' ', 16383) || '{}', " HEX("a1", 32) ", " HEX(
+                 "a2", 32) ", " MAC32 ")");
+    check_refuses(f->sam, sql);
+    snprintf(sql, sizeof sql, "%s%s", head,
+             "'x', 'a', 'success', NULL, '\"{}\"', " HEX("a1", 32) ", " HEX("a2", 32) ", " MAC32
+                                                                                      ")");
+    check_refuses(f->sam, sql);
+    /* Not JSON at all: the cast in the CHECK fails first (22P02, not 23514). */
+    snprintf(sql, sizeof sql, "%s%s", head,
+             "'x', 'a', 'success', NULL, '{x', " HEX("a1", 32) ", " HEX("a2", 32) ", " MAC32 ")");
+    result_is(f->sam, sql, QS_ERR_DB, "22P02");
     snprintf(sql, sizeof sql, "%s%s", head,
              "'x', 'a', 'success', " SAD_A
              ", '{\"hash\": \"00\"}', " HEX("a1", 32) ", " HEX("a2", 32) ", " MAC32 ")");
     allowed(f->sam, sql);
+    /* Stored byte for byte (jsonb would reorder keys, drop spaces and duplicates). */
+    allowed(f->sam, "INSERT INTO qsign.audit_log (writer_id, seq, event_time, event_type, actor,"
+                    " result, details, prev_hash, record_hash, record_mac) VALUES ('sam-1', 3,"
+                    " now(), 'x', 'a', 'success', '{\"b\": 1,  \"a\":[ 2 ], \"a\": 3}', " HEX(
+                        "a2", 32) ", " HEX("a3", 32) ", " MAC32 ")");
+    catalog_is(f, "SELECT details FROM qsign.audit_log WHERE seq = 3",
+               "{\"b\": 1,  \"a\":[ 2 ], \"a\": 3}");
+    allowed(f->sam, "INSERT INTO qsign.audit_log (writer_id, seq, event_time, event_type, actor,"
+                    " result, details, prev_hash, record_hash, record_mac) VALUES ('sam-1', 4,"
+                    " now(), 'x', 'a', 'success', repeat(' ', 16382) || '{}', " HEX(
+                        "a3", 32) ", " HEX("a4", 32) ", " MAC32 ")");
+    catalog_is(f, "SELECT octet_length(details) FROM qsign.audit_log WHERE seq = 4", "16384");
+    catalog_is(f,
+               "SELECT data_type FROM information_schema.columns WHERE table_schema = 'qsign'"
+               " AND table_name = 'audit_log' AND column_name = 'details'",
+               "text");
 }
 
 int main(void)

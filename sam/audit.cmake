@@ -1,0 +1,8 @@
+# The SAM's audit writer: hash chain, HSM MACs, group commit (audit.h), and its verifier.
+add_library(qsign_audit STATIC
+    ${CMAKE_CURRENT_LIST_DIR}/audit.c
+    ${CMAKE_CURRENT_LIST_DIR}/audit_record.c
+    ${CMAKE_CURRENT_LIST_DIR}/audit_verify.c)
+target_include_directories(qsign_audit PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(qsign_audit PUBLIC qsign_db qsign_hsm qsign_util
+    PRIVATE PkgConfig::SODIUM Threads::Threads)

@@ -1,0 +1,15 @@
+# sam/ audit writer: record encoding (unit) and the writer and verifier against a real SoftHSM
+# token and PostgreSQL (integration).
+if(TARGET qsign_audit)
+    qs_add_test(NAME test_audit_record SOURCES unit/test_audit_record.c LIBS qsign_audit
+        LABELS sam unit)
+    qs_add_test(NAME test_audit SOURCES integration/test_audit.c
+        LIBS qsign_audit qsign_test_pg qsign_test_softhsm PkgConfig::LIBPQ Threads::Threads
+        LABELS sam integration FIXTURES pg ENV QS_TEST_PG_ENV=${QS_PG_ENV_FILE})
+endif()
+# Throughput of the writer (printed) and a stress test of it: every chain written must verify.
+if(TARGET qsign_audit)
+    qs_add_test(NAME test_audit_bench SOURCES integration/test_audit_bench.c
+        LIBS qsign_audit qsign_test_pg qsign_test_softhsm PkgConfig::LIBPQ Threads::Threads
+        LABELS sam integration bench FIXTURES pg ENV QS_TEST_PG_ENV=${QS_PG_ENV_FILE})
+endif()
