@@ -196,7 +196,10 @@ static void test_deadlock_is_retried(void **state)
 
     assert_int_equal(a.result, QS_OK);
     assert_int_equal(b.result, QS_OK);
-    assert_int_equal(a.attempts + b.attempts, 3);
+    /* At least one retry; more when a retried transaction meets the lock again (a loaded
+     * machine), but never past the runner's bound. */
+    assert_true(a.attempts + b.attempts >= 3);
+    assert_true(a.attempts <= QS_DB_TXN_MAX_ATTEMPTS && b.attempts <= QS_DB_TXN_MAX_ATTEMPTS);
     assert_true(strcmp(a.seen_sqlstate, "40P01") == 0 || strcmp(b.seen_sqlstate, "40P01") == 0);
     /* Both rows come from whichever transaction committed last. */
     int64_t c1 = counter(f->db, 1), c2 = counter(f->db, 2);
