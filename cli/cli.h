@@ -19,6 +19,8 @@ typedef struct qs_ctl_config {
     char *hsm_token_label; /* token label */
     char *hsm_pin_file;    /* file holding the token's user PIN */
     char *hsm_so_pin_file; /* file holding the SO PIN (hsm init only) */
+    /* [sam] */
+    char *sam_socket_path; /* the SAM's unix socket */
     /* [log] */
     char *log_level;
 } qs_ctl_config;
@@ -29,5 +31,8 @@ bool qs_ctl_need(const char *value, const char *section, const char *key);
 
 int qs_ctl_db(const qs_ctl_config *cfg, int argc, char **argv);
 int qs_ctl_hsm(const qs_ctl_config *cfg, int argc, char **argv);
+int qs_ctl_user(const qs_ctl_config *cfg, int argc, char **argv);
+int qs_ctl_credential(const qs_ctl_config *cfg, int argc, char **argv);
+int qs_ctl_account(const qs_ctl_config *cfg, int argc, char **argv);
 
 #endif

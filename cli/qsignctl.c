@@ -1,7 +1,7 @@
 /*
  * qsignctl: the operator tool.  Parses the global options, loads the config and hands over to
- * a sub-command (cmd_<area>.c).  It talks to the database and the HSM (and, later, the SAM
- * socket) as the daemons do; it never prints a secret.
+ * a sub-command (cmd_<area>.c).  It talks to the database, the HSM and the SAM socket as the
+ * daemons do; it never prints a secret it was not asked to show once (the otpauth URI).
  */
 #define QS_LOG_MODULE "qsignctl"
 
@@ -37,6 +37,9 @@ static const qs_cfg_opt qs_ctl_options[] = {
     {"hsm", "so_pin_file", QS_CFG_STRING, "",
      "file holding the token's security officer PIN (needed by `hsm init` only)",
      offsetof(qs_ctl_config, hsm_so_pin_file), 0, 0},
+    {"sam", "socket_path", QS_CFG_STRING, "/run/qsign-sam/sam.sock",
+     "unix socket of qsign-sam (user and credential commands)",
+     offsetof(qs_ctl_config, sam_socket_path), 0, 0},
     {"log", "level", QS_CFG_STRING, "warn", "debug, info, warn or error",
      offsetof(qs_ctl_config, log_level), 0, 0},
     QS_CFG_END,
@@ -60,6 +63,17 @@ static void qs_ctl_usage(FILE *f)
             "  db status         show the schema version and pending migrations\n"
             "  hsm init          create the service keys in the token (idempotent)\n"
             "  hsm status        show the token and its service keys\n"
+            "  user create --username U --kind signer|officer|auditor\n"
+            "                    create a user through the SAM; prints its id\n"
+            "  user enrol --user ID\n"
+            "                    set the user's signing PIN (read from stdin) and a new TOTP\n"
+            "                    authenticator; prints the otpauth:// URI once\n"
+            "  credential create --user ID --alg ec-p256|ec-p384|rsa-2048|rsa-3072|rsa-4096\n"
+            "                    generate a signing key for the user; prints the credential id\n"
+            "  credential lock|unlock|disable|destroy ID --reason TEXT\n"
+            "                    change a credential's state (destroy erases the key)\n"
+            "  account set-password --user ID\n"
+            "                    set a user's API login password (read from standard input)\n"
             "\n"
             "options:\n"
             "  -c, --config FILE     config file (default $QSIGN_CONFIG or %s)\n"
@@ -130,6 +144,12 @@ int main(int argc, char **argv)
         rc = qs_ctl_db(&cfg, sub_argc, sub_argv);
     } else if (strcmp(cmd, "hsm") == 0) {
         rc = qs_ctl_hsm(&cfg, sub_argc, sub_argv);
+    } else if (strcmp(cmd, "user") == 0) {
+        rc = qs_ctl_user(&cfg, sub_argc, sub_argv);
+    } else if (strcmp(cmd, "credential") == 0) {
+        rc = qs_ctl_credential(&cfg, sub_argc, sub_argv);
+    } else if (strcmp(cmd, "account") == 0) {
+        rc = qs_ctl_account(&cfg, sub_argc, sub_argv);
     } else {
         fprintf(stderr, "qsignctl: unknown command \"%s\"\n", cmd);
         qs_ctl_usage(stderr);

@@ -57,6 +57,9 @@ static const qs_sam_tag_spec qs_sam_tags_[QS_SAM_TAG_MAX + 1] = {
     [QS_SAM_T_REASON] = {QS_SAM_T_REASON, "REASON", QS_SAM_K_STR, 0, 1, 500},
     [QS_SAM_T_ERROR_CODE] = {QS_SAM_T_ERROR_CODE, "ERROR_CODE", QS_SAM_K_U32, 0, 0, UINT32_MAX},
     [QS_SAM_T_ERROR_MESSAGE] = {QS_SAM_T_ERROR_MESSAGE, "ERROR_MESSAGE", QS_SAM_K_STR, 0, 1, 512},
+    [QS_SAM_T_USERNAME] = {QS_SAM_T_USERNAME, "USERNAME", QS_SAM_K_STR, 0, 1, 128},
+    [QS_SAM_T_USER_KIND] = {QS_SAM_T_USER_KIND, "USER_KIND", QS_SAM_K_U32, 0, QS_SAM_USER_SIGNER,
+                            QS_SAM_USER_AUDITOR},
 };
 
 #undef S
@@ -76,16 +79,15 @@ static const qs_sam_tag_spec qs_sam_tags_[QS_SAM_TAG_MAX + 1] = {
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static const qs_sam_field_spec qs_sam_f_enrol_[] = {
-    REQ(QS_SAM_T_USER_ID),
-    REQ(QS_SAM_T_PIN),
-    REQ(QS_SAM_T_TOTP_ISSUER),
-    REQ(QS_SAM_T_TOTP_ACCOUNT),
+    REQ(QS_SAM_T_USER_ID),     OPT(QS_SAM_T_ACTOR),        REQ(QS_SAM_T_PIN),
+    OPT(QS_SAM_T_TOTP_ISSUER), OPT(QS_SAM_T_TOTP_ACCOUNT),
 };
 static const qs_sam_field_spec qs_sam_f_enrol_resp_[] = {
     REQ(QS_SAM_T_OTPAUTH_URI),
 };
 static const qs_sam_field_spec qs_sam_f_create_[] = {
     REQ(QS_SAM_T_USER_ID),
+    OPT(QS_SAM_T_ACTOR),
     REQ(QS_SAM_T_KEY_ALG),
 };
 static const qs_sam_field_spec qs_sam_f_create_resp_[] = {
@@ -127,6 +129,14 @@ static const qs_sam_field_spec qs_sam_f_state_[] = {
     REQ(QS_SAM_T_STATE_ACTION),
     REQ(QS_SAM_T_REASON),
 };
+static const qs_sam_field_spec qs_sam_f_create_user_[] = {
+    OPT(QS_SAM_T_ACTOR),
+    REQ(QS_SAM_T_USERNAME),
+    REQ(QS_SAM_T_USER_KIND),
+};
+static const qs_sam_field_spec qs_sam_f_create_user_resp_[] = {
+    REQ(QS_SAM_T_USER_ID),
+};
 static const qs_sam_field_spec qs_sam_f_error_[] = {
     REQ(QS_SAM_T_ERROR_CODE),
     REQ(QS_SAM_T_ERROR_MESSAGE),
@@ -140,6 +150,7 @@ static const qs_sam_msg_spec qs_sam_msgs_[] = {
     {QS_SAM_EXTEND, "EXTEND", N(qs_sam_f_extend_), qs_sam_f_extend_},
     {QS_SAM_SIGN, "SIGN", N(qs_sam_f_sign_), qs_sam_f_sign_},
     {QS_SAM_CREDENTIAL_STATE, "CREDENTIAL_STATE", N(qs_sam_f_state_), qs_sam_f_state_},
+    {QS_SAM_CREATE_USER, "CREATE_USER", N(qs_sam_f_create_user_), qs_sam_f_create_user_},
     {QS_SAM_PING_RESP, "PING_RESP", 0, NULL},
     {QS_SAM_ENROL_FACTORS_RESP, "ENROL_FACTORS_RESP", N(qs_sam_f_enrol_resp_),
      qs_sam_f_enrol_resp_},
@@ -149,6 +160,8 @@ static const qs_sam_msg_spec qs_sam_msgs_[] = {
     {QS_SAM_EXTEND_RESP, "EXTEND_RESP", N(qs_sam_f_sad_resp_), qs_sam_f_sad_resp_},
     {QS_SAM_SIGN_RESP, "SIGN_RESP", N(qs_sam_f_sign_resp_), qs_sam_f_sign_resp_},
     {QS_SAM_CREDENTIAL_STATE_RESP, "CREDENTIAL_STATE_RESP", 0, NULL},
+    {QS_SAM_CREATE_USER_RESP, "CREATE_USER_RESP", N(qs_sam_f_create_user_resp_),
+     qs_sam_f_create_user_resp_},
     {QS_SAM_ERROR, "ERROR", N(qs_sam_f_error_), qs_sam_f_error_},
 };
 

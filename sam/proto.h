@@ -44,6 +44,7 @@ typedef enum qs_sam_type {
     QS_SAM_EXTEND = 0x0005,
     QS_SAM_SIGN = 0x0006,
     QS_SAM_CREDENTIAL_STATE = 0x0007,
+    QS_SAM_CREATE_USER = 0x0008,
     QS_SAM_PING_RESP = 0x8001,
     QS_SAM_ENROL_FACTORS_RESP = 0x8002,
     QS_SAM_CREATE_CREDENTIAL_RESP = 0x8003,
@@ -51,6 +52,7 @@ typedef enum qs_sam_type {
     QS_SAM_EXTEND_RESP = 0x8005,
     QS_SAM_SIGN_RESP = 0x8006,
     QS_SAM_CREDENTIAL_STATE_RESP = 0x8007,
+    QS_SAM_CREATE_USER_RESP = 0x8008,
     QS_SAM_ERROR = 0xFFFF,
 } qs_sam_type;
 
@@ -83,9 +85,11 @@ typedef enum qs_sam_tag {
     QS_SAM_T_REASON = 23,         /* str 1..500 */
     QS_SAM_T_ERROR_CODE = 24,     /* u32: a qs_err, two's complement */
     QS_SAM_T_ERROR_MESSAGE = 25,  /* str 1..512 */
+    QS_SAM_T_USERNAME = 26,       /* str 1..128: a new user's login name */
+    QS_SAM_T_USER_KIND = 27,      /* u32 qs_sam_user_kind */
 } qs_sam_tag;
 
-#define QS_SAM_TAG_MAX 25
+#define QS_SAM_TAG_MAX 27
 
 typedef enum qs_sam_key_alg {
     QS_SAM_KEY_RSA2048 = 1,
@@ -106,6 +110,12 @@ typedef enum qs_sam_sig_scheme {
     QS_SAM_SIG_RSA_PKCS1 = 2, /* PKCS#1 v1.5 over a DigestInfo of the digest */
     QS_SAM_SIG_RSA_PSS = 3,   /* RSASSA-PSS; salt length and MGF1 hash default to the digest's */
 } qs_sam_sig_scheme;
+
+typedef enum qs_sam_user_kind {
+    QS_SAM_USER_SIGNER = 1,  /* owns credentials */
+    QS_SAM_USER_OFFICER = 2, /* registration officer */
+    QS_SAM_USER_AUDITOR = 3, /* reads evidence */
+} qs_sam_user_kind;
 
 typedef enum qs_sam_state_action {
     QS_SAM_STATE_LOCK = 1,

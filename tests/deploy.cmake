@@ -1,10 +1,12 @@
 # deploy/: the local stack brought up for real, and shellcheck on the shell scripts.
 #
-# deploy_local_stack runs tests/deploy/local-stack-test: `deploy/qsign-local up`, status, up
-# again, down, up, ctl and destroy in a throwaway instance (temporary QSIGN_VAR, a free port).
+# deploy_local_stack runs tests/deploy/local-stack-test: `deploy/qsign-local up` (PostgreSQL,
+# SoftHSM, qsign-sam, qsignd over TLS, the demo signer), deploy/demo-sign and the README's curl
+# session signing a hash, status, up again, down, up, ctl and destroy in a throwaway instance
+# (temporary QSIGN_VAR, free ports for PostgreSQL and qsignd).
 # It uses the Release programs of build/release as they are (tests/run builds them before
 # ctest; the test fails when they are missing) and needs root for the service user `qsign`
-# (otherwise the stack runs as the calling user).  Its own directory and port let it run beside
+# (otherwise the stack runs as the calling user).  Its own directory and ports let it run beside
 # the other tests.  The script stops itself before QS_DEPLOY_TIMEOUT, well within TIMEOUT, so
 # its cleanup runs.
 add_test(NAME deploy_local_stack

@@ -45,7 +45,24 @@
     X(QS_ERR_AUTH_POLICY, -30, "secret does not meet the policy")                                  \
     X(QS_ERR_PROTO, -31, "SAM protocol violation")                                                 \
     X(QS_ERR_EOF, -32, "connection closed by peer")                                                \
-    X(QS_ERR_TIMEOUT, -33, "timed out")
+    X(QS_ERR_TIMEOUT, -33, "timed out")                                                            \
+    X(QS_ERR_AUTH_PIN, -34, "wrong PIN")                                                           \
+    X(QS_ERR_AUTH_OTP, -35, "wrong one-time password")                                             \
+    X(QS_ERR_SAD_EXPIRED, -36, "SAD expired")                                                      \
+    X(QS_ERR_SAD_INVALID, -37, "SAD invalid")                                                      \
+    X(QS_ERR_HASH_NOT_AUTHORIZED, -38, "hash is not authorized by the SAD")                        \
+    X(QS_ERR_HASH_CONSUMED, -39, "hash already signed under this SAD")                             \
+    X(QS_ERR_TOO_MANY_SIGNATURES, -40, "number of signatures too high")                            \
+    X(QS_ERR_FORBIDDEN, -41, "request not permitted for this peer")                                \
+    X(QS_ERR_CREDENTIAL_DISABLED, -42, "credential disabled or destroyed")                         \
+    X(QS_ERR_USER_INACTIVE, -43, "user suspended or closed")                                       \
+    X(QS_ERR_TOKEN_INVALID, -44, "access token missing, unknown or revoked")                       \
+    X(QS_ERR_TOKEN_EXPIRED, -45, "access token expired")                                           \
+    X(QS_ERR_LOGIN_FAILED, -46, "wrong username or password")                                      \
+    X(QS_ERR_RATE_LIMITED, -47, "too many requests")                                               \
+    X(QS_ERR_METHOD_NOT_ALLOWED, -48, "HTTP method not allowed")                                   \
+    X(QS_ERR_URI_TOO_LONG, -49, "request URI too long")                                            \
+    X(QS_ERR_HEADERS_TOO_LARGE, -50, "request headers too large")
 
 typedef enum qs_err {
 #define QS_ERR_ENUM_(name, value, text) name = (value),

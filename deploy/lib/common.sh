@@ -110,7 +110,7 @@ ql_conn_quote() {
     fi
 }
 
-# The state file keeps what `up` chose (service user, port, socket directory) so that the other
+# The state file keeps what `up` chose (service user, ports, socket directory) so that the other
 # commands use the same values without the environment that `up` had.
 ql_state_load() {
     [[ -f $QL_STATE ]] || return 1
@@ -120,6 +120,7 @@ ql_state_load() {
         SVC_USER) QL_SVC_USER=$value ;;
         PG_PORT) QL_PG_PORT=$value ;;
         PG_SOCKET_DIR) QL_PG_SOCKET_DIR=$value ;;
+        API_PORT) QL_API_PORT=$value ;;
         *) ;;
         esac
     done <"$QL_STATE"
@@ -132,5 +133,94 @@ ql_state_save() {
 SVC_USER=$QL_SVC_USER
 PG_PORT=$QL_PG_PORT
 PG_SOCKET_DIR=$QL_PG_SOCKET_DIR
+API_PORT=$QL_API_PORT
 EOF
+}
+
+# ---------------------------------------------------------------------------------------------
+# Daemons (qsign-sam, qsignd).  The local stack has no systemd: each runs in the background as
+# the service user, in a session of its own, with a pid file in var/run and its output appended
+# to a log in var/log.  A pid file counts only while its process lives and is that program
+# with that config (a pid reused by something else is not ours).
+
+# ql_proc_alive PID: the process exists and is not a zombie (this stack's daemons are nobody's
+# children once started, and whatever adopts them may be slow to reap them).
+ql_proc_alive() {
+    local stat
+    [[ $1 =~ ^[1-9][0-9]*$ ]] || return 1
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ ${stat%% *} != [ZX] ]]
+}
+
+# ql_daemon_pid PIDFILE PROG CONF: prints the pid of PROG (a path) running with config CONF as
+# recorded in PIDFILE; false when that process does not run.
+ql_daemon_pid() {
+    local pidfile=$1 prog=$2 conf=$3 pid="" name
+    [[ -f $pidfile ]] || return 1
+    read -r pid <"$pidfile" || true
+    ql_proc_alive "$pid" || return 1
+    name=$(basename "$prog")
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "${name:0:15}" ]] || return 1
+    tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$conf" || return 1
+    printf '%s\n' "$pid"
+}
+
+# ql_daemon_rebuilt PID: true when the program file PID runs has been replaced (a rebuild).
+ql_daemon_rebuilt() {
+    local exe
+    exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+    [[ $exe == *" (deleted)" ]]
+}
+
+# ql_log_file FILE: makes FILE (a daemon's log) if missing, owned by the service user, 0640.
+ql_log_file() {
+    [[ -f $1 ]] || : >>"$1"
+    chmod 0640 -- "$1"
+    if ((EUID == 0)); then
+        chown "$QL_SVC_USER:" -- "$1"
+    fi
+}
+
+# ql_daemon_start PIDFILE LOG COMMAND...: starts COMMAND as the service user in a new session
+# (setsid), stdin /dev/null, stdout and stderr appended to LOG, and writes its pid to PIDFILE.
+# No other descriptor of the caller reaches the daemon.
+ql_daemon_start() {
+    local pidfile=$1 log=$2
+    shift 2
+    rm -f -- "$pidfile"
+    # shellcheck disable=SC2016 # the script is for the inner bash
+    ql_as_svc bash -c '
+        pidfile=$1 log=$2
+        shift 2
+        for fd in /proc/self/fd/*; do
+            fd=${fd##*/}
+            if ((fd > 2)); then eval "exec $fd>&-"; fi
+        done 2>/dev/null
+        # A background job of a non-interactive shell is no process group leader, so setsid
+        # makes the new session without forking: $! is the daemon itself.
+        setsid "$@" </dev/null >>"$log" 2>&1 &
+        printf "%s\n" "$!" >"$pidfile"
+    ' qsign-local "$pidfile" "$log" "$@"
+}
+
+# ql_daemon_stop NAME PIDFILE PROG CONF: SIGTERM, then waits up to 30 s for the process to end.
+ql_daemon_stop() {
+    local name=$1 pidfile=$2 prog=$3 conf=$4 pid i
+    if ! pid=$(ql_daemon_pid "$pidfile" "$prog" "$conf"); then
+        rm -f -- "$pidfile"
+        ql_say "$name was not running"
+        return 0
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 300; i++)); do
+        ql_proc_alive "$pid" || break
+        sleep 0.1
+    done
+    if ql_proc_alive "$pid"; then
+        ql_die "$name (pid $pid) did not stop within 30 s of SIGTERM; see its log," \
+            "or end it with: kill -KILL $pid"
+    fi
+    rm -f -- "$pidfile"
+    ql_say "$name stopped (pid $pid)"
 }

@@ -47,7 +47,7 @@ ql_pg_pick_socket_dir() {
     fi
     QL_PG_SOCKET_DIR=$dir
     ql_note "the socket path under $want would be longer than 107 bytes;"
-    ql_note "PostgreSQL's socket lives in $dir instead"
+    ql_note "PostgreSQL's and the SAM's sockets live in $dir instead"
 }
 
 # Creates the socket directory (it may be under /run, which a reboot empties) and checks that

@@ -216,12 +216,18 @@ static void free_tables(table_list *t)
     free(t->col1);
 }
 
-/* INSERT, UPDATE, DELETE and TRUNCATE of every table are refused to `db`. */
-static void expect_no_writes_anywhere(fixture *f, qs_db *db, const char *who)
+/* INSERT, UPDATE, DELETE and TRUNCATE of every table are refused to `db`, except the tables in
+ * `own` (NULL-terminated, or NULL), whose privileges the caller checks exactly. */
+static void expect_no_writes_except(fixture *f, qs_db *db, const char *who, const char *const *own)
 {
     table_list t = tables(f->su);
     char sql[512];
     for (int i = 0; i < t.n; i++) {
+        bool skip = false;
+        for (const char *const *o = own; o != NULL && *o != NULL; o++)
+            skip |= strcmp(t.name[i], *o) == 0;
+        if (skip)
+            continue;
         snprintf(sql, sizeof sql, "INSERT INTO %s DEFAULT VALUES", t.name[i]);
         refused_(db, who, sql, __FILE__, __LINE__);
         snprintf(sql, sizeof sql, "UPDATE %s SET %s = %s", t.name[i], t.col1[i], t.col1[i]);
@@ -232,6 +238,11 @@ static void expect_no_writes_anywhere(fixture *f, qs_db *db, const char *who)
         refused_(db, who, sql, __FILE__, __LINE__);
     }
     free_tables(&t);
+}
+
+static void expect_no_writes_anywhere(fixture *f, qs_db *db, const char *who)
+{
+    expect_no_writes_except(f, db, who, NULL);
 }
 
 static char *value(fixture *f, const char *sql)
@@ -280,7 +291,13 @@ static void test_api_reads_only_public_columns(void **state)
                " WHERE c.relnamespace = 'qsign'::regnamespace AND c.relkind = 'r'"
                " AND a.attnum > 0 AND NOT a.attisdropped"
                " AND has_column_privilege('qsign_api', c.oid, a.attnum, 'SELECT')",
-               "credentials.id credentials.user_id credentials.key_alg credentials.spki"
+               "access_tokens.token_hash access_tokens.user_id access_tokens.session_id"
+               " access_tokens.kind access_tokens.created_at access_tokens.expires_at"
+               " access_tokens.revoked_at"
+               " accounts.user_id accounts.verifier accounts.failed_logins"
+               " accounts.last_failed_at accounts.last_login_at accounts.created_at"
+               " accounts.updated_at"
+               " credentials.id credentials.user_id credentials.key_alg credentials.spki"
                " credentials.status credentials.created_at"
                " factor_pin.user_id"
                " factor_totp.user_id factor_totp.algorithm factor_totp.digits"
@@ -306,15 +323,43 @@ static void test_api_writes_nothing(void **state)
             " 2, now(), 'x', 'api', 'success', " HEX("a1", 32) ", " HEX("a2", 32) ", " MAC32 ")");
     refused(f->api, "UPDATE qsign.audit_log SET result = 'failure'");
     refused(f->api, "DELETE FROM qsign.audit_log");
-    expect_no_writes_anywhere(f, f->api, "qsign_api");
+    /* qsignd's own state (0002): login counters and tokens, never the verifier. */
+    static const char *const own[] = {"qsign.access_tokens", "qsign.accounts", NULL};
+    expect_no_writes_except(f, f->api, "qsign_api", own);
     catalog_is(f,
                "SELECT count(*) FROM pg_class c, unnest(ARRAY['INSERT', 'UPDATE', 'DELETE',"
                " 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p"
                " WHERE c.relnamespace = 'qsign'::regnamespace AND c.relkind = 'r'"
+               " AND c.relname NOT IN ('access_tokens', 'accounts')"
                " AND (has_table_privilege('qsign_api', c.oid, p)"
                "   OR (p IN ('INSERT', 'UPDATE', 'REFERENCES')"
                "       AND has_any_column_privilege('qsign_api', c.oid, p)))",
                "0");
+    catalog_is(f,
+               "SELECT string_agg(x, ' ' ORDER BY x) FROM ("
+               " SELECT c.relname || '.' || p AS x FROM pg_class c,"
+               "  unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES',"
+               "  'TRIGGER']) p"
+               "  WHERE c.relnamespace = 'qsign'::regnamespace"
+               "  AND c.relname IN ('access_tokens', 'accounts')"
+               "  AND has_table_privilege('qsign_api', c.oid, p)"
+               " UNION ALL SELECT c.relname || '.' || a.attname || ':' || p FROM pg_class c"
+               "  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0,"
+               "  unnest(ARRAY['INSERT', 'UPDATE', 'REFERENCES']) p"
+               "  WHERE c.relnamespace = 'qsign'::regnamespace"
+               "  AND c.relname IN ('access_tokens', 'accounts')"
+               "  AND NOT has_table_privilege('qsign_api', c.oid, p)"
+               "  AND has_column_privilege('qsign_api', c.oid, a.attnum, p)) s",
+               "access_tokens.DELETE access_tokens.INSERT access_tokens.revoked_at:UPDATE"
+               " accounts.failed_logins:UPDATE accounts.last_failed_at:UPDATE"
+               " accounts.last_login_at:UPDATE");
+    refused(f->api, "UPDATE qsign.accounts SET verifier = verifier");
+    refused(f->api, "INSERT INTO qsign.accounts (user_id, verifier) VALUES (" ALICE ","
+                    " '$argon2id$x')");
+    refused(f->api, "DELETE FROM qsign.accounts");
+    refused(f->api, "UPDATE qsign.access_tokens SET user_id = user_id");
+    refused(f->api, "UPDATE qsign.access_tokens SET expires_at = expires_at");
+    refused(f->api, "TRUNCATE qsign.access_tokens");
 }
 
 /* ---- qsign_sam ---------------------------------------------------------------------------- */

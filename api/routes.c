@@ -1,0 +1,81 @@
+/*
+ * The one route table.  CSC methods are listed once with the versions that serve them and are
+ * reached at /csc/v1/<path> and /csc/v2/<path>; info.methods is derived from this table, so it
+ * lists exactly what is implemented.  Metric series: two slots per route (v1, v2; other
+ * paths use the first), and one for unmatched paths.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api_internal.h"
+
+static const api_route routes[] = {
+    {"/healthz", &api_ep_healthz},
+    {"/readyz", &api_ep_readyz},
+    {"/metrics", &api_ep_metrics},
+    {"info", &api_ep_info},
+    {"auth/login", &api_ep_auth_login},
+    {"auth/revoke", &api_ep_auth_revoke},
+    {"credentials/list", &api_ep_credentials_list},
+    {"credentials/info", &api_ep_credentials_info},
+    {"credentials/authorize", &api_ep_credentials_authorize},
+    {"credentials/extendTransaction", &api_ep_credentials_extend_transaction},
+    {"signatures/signHash", &api_ep_signatures_sign_hash},
+};
+
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+const api_route *api_routes(size_t *n)
+{
+    *n = N_ROUTES;
+    return routes;
+}
+
+size_t api_route_slots(void)
+{
+    return N_ROUTES * API_VER_COUNT + 1;
+}
+
+void api_route_slot_label(size_t slot, char *buf, size_t len)
+{
+    if (slot >= N_ROUTES * API_VER_COUNT) {
+        snprintf(buf, len, "unmatched");
+        return;
+    }
+    const api_route *r = &routes[slot / API_VER_COUNT];
+    if (r->ep->versions == 0)
+        snprintf(buf, len, "%s", r->path);
+    else
+        snprintf(buf, len, "%s%s", api_version_get((api_ver)(slot % API_VER_COUNT))->path_prefix,
+                 r->path);
+}
+
+qs_err api_route_find(const char *path, const api_route **route, api_ver *ver, size_t *slot)
+{
+    *route = NULL;
+    *ver = API_V2;
+    *slot = N_ROUTES * API_VER_COUNT;
+    const char *rest = NULL;
+    unsigned bit = 0;
+    for (int v = 0; v < API_VER_COUNT; v++) {
+        const api_version *vv = api_version_get((api_ver)v);
+        size_t plen = strlen(vv->path_prefix);
+        if (strncmp(path, vv->path_prefix, plen) == 0) {
+            rest = path + plen;
+            *ver = (api_ver)v;
+            bit = vv->bit;
+        }
+    }
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        const api_endpoint *ep = routes[i].ep;
+        bool match = ep->versions == 0 ? strcmp(path, routes[i].path) == 0
+                                       : rest != NULL && (ep->versions & bit) &&
+                                             strcmp(rest, routes[i].path) == 0;
+        if (match) {
+            *route = &routes[i];
+            *slot = i * API_VER_COUNT + (ep->versions == 0 ? 0 : (size_t)*ver);
+            return QS_OK;
+        }
+    }
+    return QS_ERR_NOT_FOUND;
+}

@@ -1,0 +1,148 @@
+/*
+ * The client side of the SAM protocol (library qsign_samclient): what qsignd, qsignctl and the
+ * tests use to talk to qsign-sam over its unix socket.  docs/sam-protocol.md describes the
+ * messages; this wraps them in one call per request.
+ *
+ * A qs_sam_client is one connection; requests on it go one at a time (the SAM answers in
+ * order).  Not thread-safe: one thread uses a client at a time; open one per thread.
+ *
+ * Errors: each call returns QS_OK, or the SAM's answer when it refused the request (the qs_err
+ * code the ERROR frame carries: QS_ERR_AUTH_PIN, QS_ERR_SAD_EXPIRED, ...; its message is kept,
+ * qs_sam_client_error), or a transport error: QS_ERR_EOF (the SAM closed the connection, as it
+ * does after a protocol violation), QS_ERR_TIMEOUT, QS_ERR_IO, QS_ERR_PROTO (the answer is
+ * malformed, of another type, or for another request id; the connection is then unusable),
+ * QS_ERR_INVALID_ARGUMENT (a value the codec refuses; nothing was sent).
+ *
+ * Secrets (PIN, OTP, SAD, the otpauth URI) pass through frames that are wiped when released;
+ * the caller wipes its own copies.
+ */
+#ifndef QS_SAM_CLIENT_H
+#define QS_SAM_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sam/proto.h"
+#include "util/err.h"
+
+typedef struct qs_sam_client qs_sam_client;
+
+/* Buffer for an id the SAM returns (USER_ID, CREDENTIAL_ID: at most 128 bytes) and its NUL. */
+#define QS_SAM_ID_BUF 129
+/* Buffer for an SAD handle and its NUL. */
+#define QS_SAM_SAD_BUF (QS_SAM_SAD_LEN + 1)
+/* Longest error message kept (ERROR_MESSAGE is at most 512 bytes). */
+#define QS_SAM_CLIENT_ERRMSG_MAX 513
+/* Default time a whole request or answer may take. */
+#define QS_SAM_CLIENT_TIMEOUT_MS 60000
+
+/* Connects to the SAM's socket.  timeout_ms bounds each request's send and its answer (< 0:
+ * no limit).  Errors: QS_ERR_INVALID_ARGUMENT (path too long), QS_ERR_IO (connect failed; errno
+ * kept), QS_ERR_NOMEM. */
+QS_MUST_CHECK qs_err qs_sam_client_connect(const char *socket_path, int timeout_ms,
+                                           qs_sam_client **out);
+
+/* Closes the connection and frees.  NULL is a no-op. */
+void qs_sam_client_close(qs_sam_client *c);
+
+/* The socket, for tests that write raw bytes. */
+int qs_sam_client_fd(const qs_sam_client *c);
+
+/* The message of the last ERROR answer ("" when the last call got none). */
+const char *qs_sam_client_error(const qs_sam_client *c);
+
+/* A fresh request id for a message built by hand. */
+uint64_t qs_sam_client_next_reqid(qs_sam_client *c);
+
+/*
+ * Sends the request in `req` (consumed, whatever happens) and reads its answer.  On QS_OK *resp
+ * is the response of the request's type (free with qs_sam_msg_free); an ERROR answer gives its
+ * code (see above) and *resp NULL.
+ */
+QS_MUST_CHECK qs_err qs_sam_client_call(qs_sam_client *c, qs_sam_builder *req, qs_sam_msg **resp);
+
+/* ---- One call per request ---------------------------------------------------------------- */
+
+/* A digest (or any byte string) by reference. */
+typedef struct qs_sam_bytes {
+    const uint8_t *p;
+    size_t len;
+} qs_sam_bytes;
+
+QS_MUST_CHECK qs_err qs_sam_client_ping(qs_sam_client *c);
+
+/* CREATE_USER (admin peers): the new user's id into user_id.  actor may be NULL. */
+QS_MUST_CHECK qs_err qs_sam_client_create_user(qs_sam_client *c, const char *username,
+                                               qs_sam_user_kind kind, const char *actor,
+                                               char user_id[static QS_SAM_ID_BUF]);
+
+/* ENROL_FACTORS: *uri is the otpauth:// URI (qs_secret_alloc memory: free with qs_secret_free;
+ * it holds the TOTP seed).  actor, issuer and account may be NULL (the SAM's defaults). */
+QS_MUST_CHECK qs_err qs_sam_client_enrol(qs_sam_client *c, const char *user_id, const char *pin,
+                                         const char *actor, const char *issuer, const char *account,
+                                         char **uri);
+
+/* CREATE_CREDENTIAL: the id into credential_id and the public key (DER SPKI, malloc'd, free
+ * it) into *spki.  actor may be NULL. */
+QS_MUST_CHECK qs_err qs_sam_client_create_credential(qs_sam_client *c, const char *user_id,
+                                                     qs_sam_key_alg alg, const char *actor,
+                                                     char credential_id[static QS_SAM_ID_BUF],
+                                                     uint8_t **spki, size_t *spki_len);
+
+typedef struct qs_sam_authorize_req {
+    const char *user_id;
+    const char *credential_id;
+    const char *pin;
+    const char *otp;
+    uint32_t num_signatures;
+    qs_sam_hash_alg hash_alg;
+    const qs_sam_bytes *hashes;
+    size_t n_hashes;
+    const char *description; /* may be NULL */
+} qs_sam_authorize_req;
+
+/* AUTHORIZE: the SAD handle into sad (a secret: wipe it) and its lifetime in seconds. */
+QS_MUST_CHECK qs_err qs_sam_client_authorize(qs_sam_client *c, const qs_sam_authorize_req *r,
+                                             char sad[static QS_SAM_SAD_BUF], uint32_t *expires_in);
+
+/* EXTEND: a new SAD for `sad` plus the new hashes. */
+QS_MUST_CHECK qs_err qs_sam_client_extend(qs_sam_client *c, const char *user_id,
+                                          const char *credential_id, qs_sam_hash_alg hash_alg,
+                                          const qs_sam_bytes *hashes, size_t n_hashes,
+                                          const char *sad, char new_sad[static QS_SAM_SAD_BUF],
+                                          uint32_t *expires_in);
+
+typedef struct qs_sam_sign_req {
+    const char *user_id;
+    const char *credential_id;
+    const char *sad;
+    qs_sam_hash_alg hash_alg;
+    const qs_sam_bytes *hashes;
+    size_t n_hashes;
+    qs_sam_sig_scheme scheme;
+    bool has_pss_salt_len, has_pss_mgf_hash; /* RSASSA-PSS parameters, when given */
+    uint32_t pss_salt_len;
+    qs_sam_hash_alg pss_mgf_hash;
+} qs_sam_sign_req;
+
+/* Signatures in the order of the hashes; each sig[i] is malloc'd. */
+typedef struct qs_sam_signatures {
+    size_t n;
+    uint8_t **sig;
+    size_t *len;
+} qs_sam_signatures;
+
+/* Frees the signatures and zeroes the struct.  NULL is a no-op. */
+void qs_sam_signatures_free(qs_sam_signatures *s);
+
+/* SIGN: the signatures into *out (free with qs_sam_signatures_free). */
+QS_MUST_CHECK qs_err qs_sam_client_sign(qs_sam_client *c, const qs_sam_sign_req *r,
+                                        qs_sam_signatures *out);
+
+/* CREDENTIAL_STATE (admin peers). */
+QS_MUST_CHECK qs_err qs_sam_client_credential_state(qs_sam_client *c, const char *credential_id,
+                                                    const char *actor, qs_sam_state_action action,
+                                                    const char *reason);
+
+#endif

@@ -1,0 +1,40 @@
+# api/: qsignd.  Unit tests of the request parser, the error table, rate limits and metrics;
+# end-to-end tests that start the real daemon over TLS against the `pg` fixture and drive it
+# with libcurl (tests/lib/apid.h); a libFuzzer harness over the request parsing.
+if(NOT TARGET qsign_api)
+    return()
+endif()
+
+qs_add_test(NAME test_api_spec SOURCES unit/test_api_spec.c LIBS qsign_api LABELS unit api)
+qs_add_test(NAME test_api_errors SOURCES unit/test_api_errors.c LIBS qsign_api LABELS unit api)
+qs_add_fuzzer(NAME api_request SOURCES fuzz/fuzz_api_request.c LIBS qsign_api)
+
+pkg_check_modules(CURL IMPORTED_TARGET libcurl)
+if(NOT CURL_FOUND)
+    message(WARNING "libcurl (libcurl4-openssl-dev) not found: the qsignd end-to-end tests are not built")
+    return()
+endif()
+find_program(QS_OPENSSL_TOOL openssl)
+
+add_library(qsign_test_apid STATIC lib/apid.c)
+target_link_libraries(qsign_test_apid PUBLIC qsign_test_pg qsign_db qsign_samproto
+    PkgConfig::CURL PkgConfig::SODIUM PkgConfig::JANSSON Threads::Threads)
+
+foreach(t test_api_csc test_api_http)
+    qs_add_test(NAME ${t} SOURCES integration/${t}.c
+        LIBS qsign_test_apid
+        LABELS api integration FIXTURES pg TIMEOUT 900
+        ENV QS_TEST_PG_ENV=${QS_PG_ENV_FILE} QS_QSIGND=$<TARGET_FILE:qsignd>
+            QS_QSIGNCTL=$<TARGET_FILE:qsignctl>)
+    add_dependencies(${t} qsignd qsignctl)
+endforeach()
+
+# Signing end to end with the real SAM (tests/lib/samd.h, defined in tests/sam_daemon.cmake).
+if(TARGET qsign-sam AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/lib/samd.c)
+    qs_add_test(NAME test_api_sign SOURCES integration/test_api_sign.c
+        LIBS qsign_test_apid qsign_test_samd OpenSSL::Crypto
+        LABELS api sam integration FIXTURES pg TIMEOUT 900
+        ENV QS_TEST_PG_ENV=${QS_PG_ENV_FILE} QS_QSIGND=$<TARGET_FILE:qsignd>
+            QS_SAM_BIN=$<TARGET_FILE:qsign-sam> QS_QSIGNCTL=$<TARGET_FILE:qsignctl>)
+    add_dependencies(test_api_sign qsignd qsign-sam)
+endif()
