@@ -34,5 +34,6 @@ int qs_ctl_hsm(const qs_ctl_config *cfg, int argc, char **argv);
 int qs_ctl_user(const qs_ctl_config *cfg, int argc, char **argv);
 int qs_ctl_credential(const qs_ctl_config *cfg, int argc, char **argv);
 int qs_ctl_account(const qs_ctl_config *cfg, int argc, char **argv);
+int qs_ctl_audit(const qs_ctl_config *cfg, int argc, char **argv);
 
 #endif

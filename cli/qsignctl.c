@@ -74,6 +74,12 @@ static void qs_ctl_usage(FILE *f)
             "                    change a credential's state (destroy erases the key)\n"
             "  account set-password --user ID\n"
             "                    set a user's API login password (read from standard input)\n"
+            "  audit verify [--checkpoints FILE]\n"
+            "                    verify every audit chain: records, MACs, signed checkpoints\n"
+            "  audit search [--user ID] [--type T] [--from TIME] [--to TIME] ... [--format F]\n"
+            "                    matching audit records as JSON lines or CSV\n"
+            "  audit checkpoints export [--output FILE]\n"
+            "                    the signed checkpoints, to keep for a later audit verify\n"
             "\n"
             "options:\n"
             "  -c, --config FILE     config file (default $QSIGN_CONFIG or %s)\n"
@@ -150,6 +156,8 @@ int main(int argc, char **argv)
         rc = qs_ctl_credential(&cfg, sub_argc, sub_argv);
     } else if (strcmp(cmd, "account") == 0) {
         rc = qs_ctl_account(&cfg, sub_argc, sub_argv);
+    } else if (strcmp(cmd, "audit") == 0) {
+        rc = qs_ctl_audit(&cfg, sub_argc, sub_argv);
     } else {
         fprintf(stderr, "qsignctl: unknown command \"%s\"\n", cmd);
         qs_ctl_usage(stderr);

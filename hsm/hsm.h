@@ -2,9 +2,9 @@
  * The HSM layer: every use of a PKCS#11 token goes through here.
  *
  * What it is for: the service keys that live in the token (key-encryption key, record-MAC key,
- * pepper key, factor-secret encryption key), signer keys that exist in the token only as
- * short-lived session objects (generated there, kept outside as blobs wrapped under the KEK,
- * unwrapped to sign and destroyed at once), HMAC and AES-GCM with the service keys.
+ * pepper key, factor-secret encryption key, audit signing key), signer keys that exist in the token
+ * only as short-lived session objects (generated there, kept outside as blobs wrapped under the
+ * KEK, unwrapped to sign and destroyed at once), HMAC and AES-GCM with the service keys.
  *
  * Threads: a qs_hsm is shared by all threads of a process (open/close excepted).  A
  * qs_hsm_session and the qs_hsm_key objects made through it belong to one thread at a time;
@@ -65,7 +65,8 @@ typedef enum qs_hsm_service_key {
     QS_HSM_RECORD_MAC = 1, /* HMAC-SHA-256 over the SAM's records; "qsign-record-mac" */
     QS_HSM_PEPPER = 2,     /* HMAC-SHA-256 pepper for PIN verifiers; "qsign-pepper" */
     QS_HSM_SECRET_ENC = 3, /* AES-256-GCM for factor secrets; "qsign-secret-enc" */
-    QS_HSM_SERVICE_KEY_COUNT = 4,
+    QS_HSM_AUDIT_SIGN = 4, /* EC P-256 key pair signing audit checkpoints; "qsign-audit-sign" */
+    QS_HSM_SERVICE_KEY_COUNT = 5,
 } qs_hsm_service_key;
 
 /* The CKA_LABEL of a service key ("qsign-kek", ...); "?" for a value outside the enum. */
@@ -89,8 +90,11 @@ typedef struct qs_hsm_service_report {
 
 /* Creates the service keys that are missing, never replacing one that exists (idempotent).
  * The KEK is made in a security-officer session (public, CKA_TRUSTED), the others in a user
- * session.  No qs_hsm may be open on the token in this process.  The report says per key
- * created/exists/bad; a bad key makes the call fail (QS_ERR_HSM_KEY_POLICY) after the report. */
+ * session.  The audit signing key is a pair of token objects sharing label and CKA_ID: a
+ * private key (sensitive, never extractable, CKA_SIGN only) and its public key; a pair with one
+ * half missing is reported bad, never completed.  No qs_hsm may be open on the token in this
+ * process.  The report says per key created/exists/bad; a bad key makes the call fail
+ * (QS_ERR_HSM_KEY_POLICY) after the report. */
 QS_MUST_CHECK qs_err qs_hsm_init_service_keys(const qs_hsm_params *p, const char *so_pin,
                                               size_t so_pin_len, qs_hsm_service_report *report);
 
@@ -182,6 +186,25 @@ QS_MUST_CHECK qs_err qs_hsm_sign_digests(qs_hsm_session *s, qs_key_alg alg, cons
                                          size_t blob_len, qs_sig_scheme scheme, qs_hash_alg hash,
                                          const uint8_t *const digests[], size_t n,
                                          uint8_t *const sigs[], size_t sig_lens[]);
+
+/* ---- Signing with a service key ---------------------------------------------------------- */
+
+/* Largest DER ECDSA P-256 signature (SEQUENCE of two INTEGERs of up to 33 bytes). */
+#define QS_HSM_SERVICE_SIG_MAX 72
+
+/* Signs a SHA-256 digest (dlen QS_SHA256_LEN) with the audit signing key (QS_HSM_AUDIT_SIGN;
+ * any other key is QS_ERR_INVALID_ARGUMENT): ECDSA (CKM_ECDSA, no second hash), the signature
+ * DER-encoded as an Ecdsa-Sig-Value.  *sig_len: in the capacity of sig (at least
+ * QS_HSM_SERVICE_SIG_MAX), out the signature's length. */
+QS_MUST_CHECK qs_err qs_hsm_service_sign(qs_hsm_session *s, qs_hsm_service_key key,
+                                         const uint8_t *digest, size_t dlen, uint8_t *sig,
+                                         size_t *sig_len);
+
+/* The public key of a service key pair (QS_HSM_AUDIT_SIGN) as DER SubjectPublicKeyInfo, read
+ * from the token's public key object through a session of its own: *spki is malloc'd (free
+ * it), *spki_len its length.  QS_ERR_INVALID_ARGUMENT for a secret key. */
+QS_MUST_CHECK qs_err qs_hsm_service_public_key(qs_hsm *h, qs_hsm_service_key key, uint8_t **spki,
+                                               size_t *spki_len);
 
 /* ---- HMAC and AEAD with service keys ----------------------------------------------------- */
 

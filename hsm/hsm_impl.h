@@ -39,7 +39,8 @@ struct qs_hsm {
     char *pin;      /* sodium_malloc'd, PROT_NONE between uses */
     size_t pin_len;
     bool require_keys;
-    CK_OBJECT_HANDLE svc[QS_HSM_SERVICE_KEY_COUNT];
+    CK_OBJECT_HANDLE svc[QS_HSM_SERVICE_KEY_COUNT];     /* secret or private key */
+    CK_OBJECT_HANDLE svc_pub[QS_HSM_SERVICE_KEY_COUNT]; /* public key of a pair, else invalid */
     qs_hsm_service_report report;
     atomic_uint gen;      /* fork generation the instance is set up for */
     atomic_uint sessions; /* open qs_hsm_session objects */
@@ -87,6 +88,10 @@ bool hsm_err_is_infra(qs_err e);
 /* Claims s for the calling thread and brings it up to date after a fork. */
 QS_MUST_CHECK qs_err hsm_session_enter(qs_hsm_session *s);
 void hsm_session_leave(qs_hsm_session *s);
+
+/* ---- signer.c ---- */
+/* The DER CKA_EC_PARAMS (curve OID) of an EC key type; NULL for other types. */
+const uint8_t *hsm_ec_params(qs_key_alg alg, size_t *len);
 
 /* ---- service_keys.c ---- */
 /* Looks every service key up through h->keeper, filling h->svc and h->report.  With

@@ -1,6 +1,6 @@
 /*
- * Service keys: the four long-lived secret keys in the token, found by CKA_LABEL and checked
- * for safe attributes before any use, and created (never replaced) by qs_hsm_init_service_keys.
+ * Service keys: the long-lived keys in the token, found by CKA_LABEL and checked for safe
+ * attributes before any use, and created (never replaced) by qs_hsm_init_service_keys.
  *
  * The KEK must carry CKA_TRUSTED so that signer keys (CKA_WRAP_WITH_TRUSTED) wrap under it and
  * under no other key.  Tokens let only the security officer set CKA_TRUSTED, and SoftHSM only on
@@ -13,6 +13,13 @@
  * forces every key it unwraps to be a private, sensitive, non-extractable session object, so
  * unwrapping needs the user login and nothing unwrapped can leave the token again.  A KEK
  * without that template is refused.
+ *
+ * The audit signing key is an EC P-256 key pair: two private (login-only), unmodifiable token
+ * objects with the same label and CKA_ID.  The private half is sensitive, was never extractable
+ * and only signs; the public half is readable, so verifiers get the SubjectPublicKeyInfo.  Its
+ * label must name exactly those two objects; half a pair is refused and never completed (a
+ * new public key cannot be derived from a non-extractable private one, and a new pair would
+ * silently change the key that audit checkpoints are verified with).
  */
 #define QS_LOG_MODULE "hsm"
 
@@ -29,17 +36,20 @@
 
 typedef struct hsm_svc_spec {
     const char *label;
+    bool pair; /* an asymmetric key pair (private + public token objects) */
     CK_KEY_TYPE key_type;
     CK_MECHANISM_TYPE gen_mech;
     CK_BBOOL is_private;
     struct {
         CK_ATTRIBUTE_TYPE type;
         CK_BBOOL value;
-    } bools[HSM_SVC_BOOLS]; /* usage flags, checked on every open */
+    } bools[HSM_SVC_BOOLS]; /* usage flags (of the private half of a pair), checked on every
+                             * open */
 } hsm_svc_spec;
 
 static const hsm_svc_spec hsm_svc_specs[QS_HSM_SERVICE_KEY_COUNT] = {
     [QS_HSM_KEK] = {"qsign-kek",
+                    false,
                     CKK_AES,
                     CKM_AES_KEY_GEN,
                     CK_FALSE,
@@ -50,6 +60,7 @@ static const hsm_svc_spec hsm_svc_specs[QS_HSM_SERVICE_KEY_COUNT] = {
                      {CKA_DECRYPT, CK_FALSE},
                      {CKA_SIGN, CK_FALSE}}},
     [QS_HSM_RECORD_MAC] = {"qsign-record-mac",
+                           false,
                            CKK_GENERIC_SECRET,
                            CKM_GENERIC_SECRET_KEY_GEN,
                            CK_TRUE,
@@ -60,6 +71,7 @@ static const hsm_svc_spec hsm_svc_specs[QS_HSM_SERVICE_KEY_COUNT] = {
                             {CKA_ENCRYPT, CK_FALSE},
                             {CKA_DECRYPT, CK_FALSE}}},
     [QS_HSM_PEPPER] = {"qsign-pepper",
+                       false,
                        CKK_GENERIC_SECRET,
                        CKM_GENERIC_SECRET_KEY_GEN,
                        CK_TRUE,
@@ -70,6 +82,7 @@ static const hsm_svc_spec hsm_svc_specs[QS_HSM_SERVICE_KEY_COUNT] = {
                         {CKA_ENCRYPT, CK_FALSE},
                         {CKA_DECRYPT, CK_FALSE}}},
     [QS_HSM_SECRET_ENC] = {"qsign-secret-enc",
+                           false,
                            CKK_AES,
                            CKM_AES_KEY_GEN,
                            CK_TRUE,
@@ -79,7 +92,21 @@ static const hsm_svc_spec hsm_svc_specs[QS_HSM_SERVICE_KEY_COUNT] = {
                             {CKA_UNWRAP, CK_FALSE},
                             {CKA_SIGN, CK_FALSE},
                             {CKA_VERIFY, CK_FALSE}}},
+    [QS_HSM_AUDIT_SIGN] = {"qsign-audit-sign",
+                           true,
+                           CKK_EC,
+                           CKM_EC_KEY_PAIR_GEN,
+                           CK_TRUE,
+                           {{CKA_SIGN, CK_TRUE},
+                            {CKA_SIGN_RECOVER, CK_FALSE},
+                            {CKA_DECRYPT, CK_FALSE},
+                            {CKA_UNWRAP, CK_FALSE},
+                            {CKA_DERIVE, CK_FALSE},
+                            {CKA_ALWAYS_AUTHENTICATE, CK_FALSE}}},
 };
+
+/* The curve of the audit signing key. */
+#define HSM_SVC_PAIR_ALG QS_KEY_EC_P256
 
 const char *qs_hsm_service_key_label(qs_hsm_service_key k)
 {
@@ -202,23 +229,144 @@ static qs_err hsm_check_attributes(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE sess,
     return QS_OK;
 }
 
-/* Finds the key labelled for k and records its state in rep; *obj is set when it exists.
- * Errors only for token trouble; a missing, ambiguous or unsafe key is a state. */
-static qs_err hsm_lookup(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE sess, qs_hsm_service_key k,
-                         CK_OBJECT_HANDLE *obj, qs_hsm_service_report *rep)
+/* CKA_EC_PARAMS of obj names the pair's curve. */
+static bool hsm_ec_params_ok(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE sess, CK_OBJECT_HANDLE obj)
 {
-    const char *label = hsm_svc_specs[k].label;
+    size_t want_len = 0;
+    const uint8_t *want = hsm_ec_params(HSM_SVC_PAIR_ALG, &want_len);
+    uint8_t got[32];
+    CK_ATTRIBUTE a = {CKA_EC_PARAMS, got, sizeof got};
+    return want != NULL && fn->C_GetAttributeValue(sess, obj, &a, 1) == CKR_OK &&
+           a.ulValueLen == want_len && memcmp(got, want, want_len) == 0;
+}
+
+/* Checks both halves of a key pair against the spec; logs the first deviation.  The id is the
+ * private half's CKA_ID, which the public half must share. */
+static qs_err hsm_check_pair(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE sess, CK_OBJECT_HANDLE priv,
+                             CK_OBJECT_HANDLE pub, qs_hsm_service_key k, uint8_t *id,
+                             CK_ULONG *id_len)
+{
+    const hsm_svc_spec *spec = &hsm_svc_specs[k];
+    CK_KEY_TYPE type = 0, pub_type = 0;
+    CK_BBOOL token = 0, priv_flag = 0, sensitive = 0, extractable = 1, always_sensitive = 0,
+             never_extractable = 0, modifiable = 1;
+    CK_BBOOL pub_token = 0, pub_priv = 0, pub_modifiable = 1, verify = 0, encrypt = 1, wrap = 1,
+             derive = 1;
+    CK_BBOOL flags[HSM_SVC_BOOLS] = {0};
+    CK_ATTRIBUTE a[8 + HSM_SVC_BOOLS] = {
+        {CKA_KEY_TYPE, &type, sizeof type},
+        {CKA_TOKEN, &token, sizeof token},
+        {CKA_PRIVATE, &priv_flag, sizeof priv_flag},
+        {CKA_SENSITIVE, &sensitive, sizeof sensitive},
+        {CKA_EXTRACTABLE, &extractable, sizeof extractable},
+        {CKA_ALWAYS_SENSITIVE, &always_sensitive, sizeof always_sensitive},
+        {CKA_NEVER_EXTRACTABLE, &never_extractable, sizeof never_extractable},
+        {CKA_MODIFIABLE, &modifiable, sizeof modifiable},
+    };
+    for (size_t i = 0; i < HSM_SVC_BOOLS; i++) {
+        a[8 + i].type = spec->bools[i].type;
+        a[8 + i].pValue = &flags[i];
+        a[8 + i].ulValueLen = sizeof flags[i];
+    }
+    CK_ATTRIBUTE pa[] = {
+        {CKA_KEY_TYPE, &pub_type, sizeof pub_type},
+        {CKA_TOKEN, &pub_token, sizeof pub_token},
+        {CKA_PRIVATE, &pub_priv, sizeof pub_priv},
+        {CKA_MODIFIABLE, &pub_modifiable, sizeof pub_modifiable},
+        {CKA_VERIFY, &verify, sizeof verify},
+        {CKA_ENCRYPT, &encrypt, sizeof encrypt},
+        {CKA_WRAP, &wrap, sizeof wrap},
+        {CKA_DERIVE, &derive, sizeof derive},
+    };
+    CK_RV rv = fn->C_GetAttributeValue(sess, priv, a, sizeof a / sizeof a[0]);
+    CK_RV pub_rv = fn->C_GetAttributeValue(sess, pub, pa, sizeof pa / sizeof pa[0]);
+    if (rv != CKR_OK || pub_rv != CKR_OK) {
+        qs_error("service key %s: attributes unreadable (%s)", spec->label,
+                 qs_hsm_ckr_name(rv != CKR_OK ? rv : pub_rv));
+        return QS_ERR_HSM_KEY_POLICY;
+    }
+    uint8_t pub_id[QS_HSM_KEY_ID_LEN];
+    CK_ATTRIBUTE ida = {CKA_ID, id, QS_HSM_KEY_ID_LEN};
+    CK_ATTRIBUTE pub_ida = {CKA_ID, pub_id, sizeof pub_id};
+    bool ids_ok = fn->C_GetAttributeValue(sess, priv, &ida, 1) == CKR_OK &&
+                  fn->C_GetAttributeValue(sess, pub, &pub_ida, 1) == CKR_OK && ida.ulValueLen > 0 &&
+                  ida.ulValueLen == pub_ida.ulValueLen && memcmp(id, pub_id, ida.ulValueLen) == 0;
+
+    const char *bad = NULL;
+    if (type != spec->key_type || pub_type != spec->key_type)
+        bad = "CKA_KEY_TYPE is wrong";
+    else if (!hsm_ec_params_ok(fn, sess, priv) || !hsm_ec_params_ok(fn, sess, pub))
+        bad = "the curve is not P-256";
+    else if (token != CK_TRUE || pub_token != CK_TRUE)
+        bad = "not a token object";
+    else if (priv_flag != CK_TRUE || pub_priv != CK_TRUE)
+        bad = "CKA_PRIVATE is false";
+    else if (sensitive != CK_TRUE || always_sensitive != CK_TRUE)
+        bad = "the private key is or was not sensitive";
+    else if (extractable != CK_FALSE || never_extractable != CK_TRUE)
+        bad = "the private key is or was extractable";
+    else if (modifiable != CK_FALSE || pub_modifiable != CK_FALSE)
+        bad = "CKA_MODIFIABLE is true";
+    else if (verify != CK_TRUE || encrypt != CK_FALSE || wrap != CK_FALSE || derive != CK_FALSE)
+        bad = "a usage flag of the public key (CKA_VERIFY, CKA_ENCRYPT, ...) differs";
+    else if (!ids_ok)
+        bad = "the two halves do not share one CKA_ID";
+    for (size_t i = 0; bad == NULL && i < HSM_SVC_BOOLS; i++) {
+        if (flags[i] != spec->bools[i].value)
+            bad = "a usage flag of the private key (CKA_SIGN, CKA_DECRYPT, ...) differs";
+    }
+    if (bad != NULL) {
+        qs_error("service key %s refused: %s", spec->label, bad);
+        return QS_ERR_HSM_KEY_POLICY;
+    }
+    *id_len = ida.ulValueLen;
+    return QS_OK;
+}
+
+/* Sorts the objects labelled for a pair into its private and public half: exactly one of
+ * each, or the label is ambiguous (false). */
+static bool hsm_pair_halves(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE sess,
+                            const CK_OBJECT_HANDLE *found, CK_ULONG n, CK_OBJECT_HANDLE *priv,
+                            CK_OBJECT_HANDLE *pub)
+{
+    *priv = *pub = CK_INVALID_HANDLE;
+    if (n != 2)
+        return false;
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_OBJECT_CLASS cls = 0;
+        CK_ATTRIBUTE a = {CKA_CLASS, &cls, sizeof cls};
+        if (fn->C_GetAttributeValue(sess, found[i], &a, 1) != CKR_OK)
+            return false;
+        if (cls == CKO_PRIVATE_KEY && *priv == CK_INVALID_HANDLE)
+            *priv = found[i];
+        else if (cls == CKO_PUBLIC_KEY && *pub == CK_INVALID_HANDLE)
+            *pub = found[i];
+        else
+            return false;
+    }
+    return true;
+}
+
+/* Finds the key labelled for k and records its state in rep; *obj (the secret or private key)
+ * and *pub_obj (the public half of a pair, else invalid) are set when it exists.  Errors only
+ * for token trouble; a missing, ambiguous or unsafe key is a state. */
+static qs_err hsm_lookup(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE sess, qs_hsm_service_key k,
+                         CK_OBJECT_HANDLE *obj, CK_OBJECT_HANDLE *pub_obj,
+                         qs_hsm_service_report *rep)
+{
+    const hsm_svc_spec *spec = &hsm_svc_specs[k];
+    const char *label = spec->label;
     CK_ATTRIBUTE tmpl[] = {{CKA_LABEL, (void *)label, strlen(label)}};
-    CK_OBJECT_HANDLE found[2];
+    CK_OBJECT_HANDLE found[3];
     CK_ULONG n = 0;
 
-    *obj = CK_INVALID_HANDLE;
+    *obj = *pub_obj = CK_INVALID_HANDLE;
     rep->state[k] = QS_HSM_KEY_MISSING;
     rep->id_hex[k][0] = '\0';
     qs_err r = HSM_CK(fn->C_FindObjectsInit(sess, tmpl, 1), "C_FindObjectsInit");
     if (r != QS_OK)
         return r;
-    r = HSM_CK(fn->C_FindObjects(sess, found, 2, &n), "C_FindObjects");
+    r = HSM_CK(fn->C_FindObjects(sess, found, spec->pair ? 3 : 2, &n), "C_FindObjects");
     qs_err r2 = HSM_CK(fn->C_FindObjectsFinal(sess), "C_FindObjectsFinal");
     if (r == QS_OK)
         r = r2;
@@ -226,28 +374,48 @@ static qs_err hsm_lookup(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE sess, qs_hsm_se
         return r;
     if (n == 0)
         return QS_OK;
-    if (n > 1) {
-        qs_error("service key label %s is ambiguous: more than one object carries it", label);
-        rep->state[k] = QS_HSM_KEY_BAD;
-        return QS_OK;
-    }
     uint8_t id[QS_HSM_KEY_ID_LEN];
     CK_ULONG id_len = 0;
-    if (hsm_check_attributes(fn, sess, found[0], k, id, &id_len) != QS_OK) {
-        rep->state[k] = QS_HSM_KEY_BAD;
-        return QS_OK;
+    CK_OBJECT_HANDLE priv = found[0], pub = CK_INVALID_HANDLE;
+    if (spec->pair) {
+        if (!hsm_pair_halves(fn, sess, found, n, &priv, &pub)) {
+            qs_error("service key label %s does not name exactly one private and one public key "
+                     "(%s): remove the stray objects, or the whole pair to make a new one",
+                     label,
+                     n > 2    ? "more than two objects"
+                     : n == 2 ? "two objects"
+                              : "one half");
+            rep->state[k] = QS_HSM_KEY_BAD;
+            return QS_OK;
+        }
+        if (hsm_check_pair(fn, sess, priv, pub, k, id, &id_len) != QS_OK) {
+            rep->state[k] = QS_HSM_KEY_BAD;
+            return QS_OK;
+        }
+    } else {
+        if (n > 1) {
+            qs_error("service key label %s is ambiguous: more than one object carries it", label);
+            rep->state[k] = QS_HSM_KEY_BAD;
+            return QS_OK;
+        }
+        if (hsm_check_attributes(fn, sess, priv, k, id, &id_len) != QS_OK) {
+            rep->state[k] = QS_HSM_KEY_BAD;
+            return QS_OK;
+        }
     }
     if (id_len > 0 && id_len <= QS_HSM_KEY_ID_LEN)
         sodium_bin2hex(rep->id_hex[k], sizeof rep->id_hex[k], id, id_len);
     rep->state[k] = QS_HSM_KEY_EXISTS;
-    *obj = found[0];
+    *obj = priv;
+    *pub_obj = pub;
     return QS_OK;
 }
 
 qs_err hsm_load_service_keys(qs_hsm *h)
 {
     for (unsigned k = 0; k < QS_HSM_SERVICE_KEY_COUNT; k++) {
-        qs_err r = hsm_lookup(h->fn, h->keeper, (qs_hsm_service_key)k, &h->svc[k], &h->report);
+        qs_err r = hsm_lookup(h->fn, h->keeper, (qs_hsm_service_key)k, &h->svc[k], &h->svc_pub[k],
+                              &h->report);
         if (r != QS_OK)
             return r;
         if (!h->require_keys)
@@ -267,6 +435,50 @@ qs_err hsm_load_service_keys(qs_hsm *h)
     return QS_OK;
 }
 
+/* Generates the key pair for k in the token (user session). */
+static qs_err hsm_create_pair(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE sess, qs_hsm_service_key k,
+                              const uint8_t id[static QS_HSM_KEY_ID_LEN])
+{
+    const hsm_svc_spec *spec = &hsm_svc_specs[k];
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    size_t params_len = 0;
+    const uint8_t *params = hsm_ec_params(HSM_SVC_PAIR_ALG, &params_len);
+    if (params == NULL)
+        return QS_ERR_INTERNAL;
+    CK_ATTRIBUTE pub_t[] = {
+        {CKA_TOKEN, &yes, sizeof yes},
+        {CKA_PRIVATE, &yes, sizeof yes},
+        {CKA_MODIFIABLE, &no, sizeof no},
+        {CKA_EC_PARAMS, (void *)params, params_len},
+        {CKA_VERIFY, &yes, sizeof yes},
+        {CKA_ENCRYPT, &no, sizeof no},
+        {CKA_WRAP, &no, sizeof no},
+        {CKA_DERIVE, &no, sizeof no},
+        {CKA_LABEL, (void *)spec->label, strlen(spec->label)},
+        {CKA_ID, (void *)id, QS_HSM_KEY_ID_LEN},
+    };
+    CK_ATTRIBUTE priv_t[8 + HSM_SVC_BOOLS] = {
+        {CKA_TOKEN, &yes, sizeof yes},
+        {CKA_PRIVATE, &yes, sizeof yes},
+        {CKA_SENSITIVE, &yes, sizeof yes},
+        {CKA_EXTRACTABLE, &no, sizeof no},
+        {CKA_MODIFIABLE, &no, sizeof no},
+        {CKA_WRAP_WITH_TRUSTED, &no, sizeof no},
+        {CKA_LABEL, (void *)spec->label, strlen(spec->label)},
+        {CKA_ID, (void *)id, QS_HSM_KEY_ID_LEN},
+    };
+    for (size_t i = 0; i < HSM_SVC_BOOLS; i++) {
+        priv_t[8 + i].type = spec->bools[i].type;
+        priv_t[8 + i].pValue = (void *)&spec->bools[i].value;
+        priv_t[8 + i].ulValueLen = sizeof(CK_BBOOL);
+    }
+    CK_MECHANISM mech = {spec->gen_mech, NULL, 0};
+    CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
+    return HSM_CK(fn->C_GenerateKeyPair(sess, &mech, pub_t, sizeof pub_t / sizeof pub_t[0], priv_t,
+                                        sizeof priv_t / sizeof priv_t[0], &pub, &priv),
+                  "C_GenerateKeyPair");
+}
+
 /* Generates the key for k in the token.  `sess` is logged in as SO for the KEK, as user
  * otherwise. */
 static qs_err hsm_create(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE sess, qs_hsm_service_key k)
@@ -278,6 +490,17 @@ static qs_err hsm_create(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE sess, qs_hsm_se
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE, priv = spec->is_private;
     uint8_t id[QS_HSM_KEY_ID_LEN];
     qs_random(id, sizeof id);
+    if (spec->pair) {
+        qs_err pr = hsm_create_pair(fn, sess, k, id);
+        if (pr != QS_OK) {
+            qs_error("cannot create service key %s", spec->label);
+            return pr;
+        }
+        char id_hex[QS_HSM_KEY_ID_HEX_LEN + 1];
+        sodium_bin2hex(id_hex, sizeof id_hex, id, sizeof id);
+        qs_info("service key pair %s created, id %s", spec->label, id_hex);
+        return QS_OK;
+    }
     CK_ATTRIBUTE t[13 + HSM_SVC_BOOLS] = {
         {CKA_CLASS, &cls, sizeof cls},
         {CKA_KEY_TYPE, &type, sizeof type},
@@ -321,14 +544,14 @@ static qs_err hsm_create(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE sess, qs_hsm_se
 static qs_err hsm_ensure(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE sess, qs_hsm_service_key k,
                          qs_hsm_service_report *rep)
 {
-    CK_OBJECT_HANDLE obj;
-    qs_err r = hsm_lookup(fn, sess, k, &obj, rep);
+    CK_OBJECT_HANDLE obj, pub;
+    qs_err r = hsm_lookup(fn, sess, k, &obj, &pub, rep);
     if (r != QS_OK || rep->state[k] != QS_HSM_KEY_MISSING)
         return r;
     r = hsm_create(fn, sess, k);
     if (r != QS_OK)
         return r;
-    r = hsm_lookup(fn, sess, k, &obj, rep);
+    r = hsm_lookup(fn, sess, k, &obj, &pub, rep);
     if (r != QS_OK)
         return r;
     if (rep->state[k] == QS_HSM_KEY_EXISTS)
@@ -407,8 +630,8 @@ qs_err qs_hsm_init_service_keys(const qs_hsm_params *p, const char *so_pin, size
     for (unsigned k = 0; k < QS_HSM_SERVICE_KEY_COUNT; k++) {
         if (k == QS_HSM_KEK) {
             qs_hsm_key_state made = report->state[k];
-            CK_OBJECT_HANDLE obj;
-            r = hsm_lookup(fn, sess, QS_HSM_KEK, &obj, report);
+            CK_OBJECT_HANDLE obj, pub;
+            r = hsm_lookup(fn, sess, QS_HSM_KEK, &obj, &pub, report);
             if (r == QS_OK && made == QS_HSM_KEY_CREATED && report->state[k] == QS_HSM_KEY_EXISTS)
                 report->state[k] = QS_HSM_KEY_CREATED;
         } else {

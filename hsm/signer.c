@@ -766,3 +766,89 @@ CK_OBJECT_HANDLE qs_hsm_key_handle(const qs_hsm_key *k)
 {
     return k->obj;
 }
+
+const uint8_t *hsm_ec_params(qs_key_alg alg, size_t *len)
+{
+    const hsm_alg_info *ai = hsm_alg(alg);
+    if (ai == NULL || ai->key_type != CKK_EC) {
+        *len = 0;
+        return NULL;
+    }
+    *len = ai->ec_params_len;
+    return ai->ec_params;
+}
+
+/* ---- Service signing key (audit checkpoints) ---------------------------------------------- */
+
+/* The algorithm of a service key pair; NULL for the secret keys. */
+static const hsm_alg_info *hsm_service_pair_alg(qs_hsm_service_key key)
+{
+    switch (key) {
+    case QS_HSM_AUDIT_SIGN:
+        return hsm_alg(QS_KEY_EC_P256);
+    case QS_HSM_KEK:
+    case QS_HSM_RECORD_MAC:
+    case QS_HSM_PEPPER:
+    case QS_HSM_SECRET_ENC:
+    case QS_HSM_SERVICE_KEY_COUNT:
+        break;
+    }
+    return NULL;
+}
+
+qs_err qs_hsm_service_sign(qs_hsm_session *s, qs_hsm_service_key key, const uint8_t *digest,
+                           size_t dlen, uint8_t *sig, size_t *sig_len)
+{
+    const hsm_alg_info *ai = hsm_service_pair_alg(key);
+    size_t cap = *sig_len;
+
+    *sig_len = 0;
+    if (ai == NULL) {
+        qs_bug("signature requested with service key %d", (int)key);
+        return QS_ERR_INVALID_ARGUMENT;
+    }
+    if (digest == NULL || dlen != QS_SHA256_LEN || sig == NULL || cap < QS_HSM_SERVICE_SIG_MAX) {
+        qs_bug("service signature: digest of %zu bytes, room for %zu", dlen, cap);
+        return QS_ERR_INVALID_ARGUMENT;
+    }
+    qs_err r = hsm_session_enter(s);
+    if (r != QS_OK)
+        return r;
+    r = hsm_sign_entered(s, s->h->svc[key], ai, QS_SIG_ECDSA, QS_HASH_SHA256, digest, dlen, sig,
+                         cap, sig_len);
+    hsm_session_leave(s);
+    if (r == QS_ERR_HSM_BAD_BLOB)
+        r = QS_ERR_HSM; /* the token's own key misbehaved: no blob involved */
+    return r;
+}
+
+qs_err qs_hsm_service_public_key(qs_hsm *h, qs_hsm_service_key key, uint8_t **spki,
+                                 size_t *spki_len)
+{
+    const hsm_alg_info *ai = hsm_service_pair_alg(key);
+    qs_hsm_session *s = NULL;
+    qs_hsm_keypair kp = {0};
+
+    *spki = NULL;
+    *spki_len = 0;
+    if (ai == NULL) {
+        qs_bug("public key requested of service key %d", (int)key);
+        return QS_ERR_INVALID_ARGUMENT;
+    }
+    qs_err r = qs_hsm_session_open(h, &s);
+    if (r != QS_OK)
+        return r;
+    r = hsm_session_enter(s);
+    if (r == QS_OK) {
+        r = hsm_public_to_spki(s, h->svc_pub[key], ai, &kp);
+        hsm_session_leave(s);
+    }
+    qs_hsm_session_close(s);
+    if (r != QS_OK) {
+        qs_hsm_keypair_clear(&kp);
+        return r;
+    }
+    *spki = kp.spki;
+    *spki_len = kp.spki_len;
+    return QS_OK;
+}

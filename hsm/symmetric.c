@@ -23,6 +23,7 @@ static qs_err hsm_mac_key(const qs_hsm_session *s, qs_hsm_service_key key, CK_OB
         return QS_OK;
     case QS_HSM_KEK:
     case QS_HSM_SECRET_ENC:
+    case QS_HSM_AUDIT_SIGN:
     case QS_HSM_SERVICE_KEY_COUNT:
         break;
     }

@@ -14,6 +14,14 @@
  * is taken again before anything is written, and a writer that cannot get it fails its batches
  * (another process took the chain over).  The table's trigger refuses any record that does not
  * extend the stored chain, so a stale head can only make a batch fail, never fork the chain.
+ *
+ * Checkpoints are the writer thread's too: after it woke a batch's callers, and when it waits
+ * idle with a time limit pending, it signs the committed head and stores the checkpoint in a
+ * transaction of its own.  A failed checkpoint is logged, counted and tried again no sooner
+ * than QS_AUDIT_CHECKPOINT_RETRY_MS later; it never fails an append.  The last checkpoint is
+ * read with the head: a checkpoint beyond the head, or at the head with another hash, means
+ * records were deleted or rewritten, and the writer refuses to extend such a chain as it
+ * refuses a head that fails its MAC.
  */
 #define QS_LOG_MODULE "audit"
 #include <pthread.h>
@@ -24,6 +32,7 @@
 #include "db/db_audit.h"
 #include "sam/audit_internal.h"
 #include "util/log.h"
+#include "util/secret.h"
 
 /* One append call waiting for its batch.  Lives on the caller's stack; the writer thread never
  * touches it after marking it done. */
@@ -57,6 +66,14 @@ struct qs_audit {
     uint64_t head_seq; /* 0: empty chain */
     uint8_t head_hash[QS_AUDIT_HASH_LEN];
     uint64_t lock_generation; /* qs_db_generation when the advisory lock was taken; 0: never */
+
+    /* Checkpoints (the writer thread's). */
+    uint64_t cp_every_records;
+    unsigned cp_every_seconds;
+    uint64_t cp_seq;     /* seq of the last stored checkpoint (0: none), read with the head */
+    int64_t cp_last_ms;  /* monotonic time of the last checkpoint (or of the start) */
+    int64_t cp_retry_ms; /* no new attempt before this monotonic time, after a failure */
+    EVP_PKEY *cp_key;    /* the audit key's public half, to check each signature made */
 };
 
 static const uint8_t zero_hash[QS_AUDIT_HASH_LEN];
@@ -66,6 +83,22 @@ static const uint8_t zero_hash[QS_AUDIT_HASH_LEN];
  * server backend has exited, a moment after the connection closed. */
 #define QS_AUDIT_LOCK_WAIT_MS 3000
 #define QS_AUDIT_LOCK_POLL_MS 20
+/* Least time between two attempts at a checkpoint when one failed. */
+#define QS_AUDIT_CHECKPOINT_RETRY_MS 1000
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /* ---- The writer's lock and head ----------------------------------------------------------- */
 
@@ -97,6 +130,8 @@ typedef struct head_ctx {
     qs_audit *a;
     qs_db_audit_row row;
     bool found;
+    qs_db_audit_checkpoint cp;
+    bool cp_found;
 } head_ctx;
 
 static qs_err head_txn(qs_db *db, void *cls)
@@ -105,12 +140,37 @@ static qs_err head_txn(qs_db *db, void *cls)
     qs_db_audit_row_clear(&h->row);
     h->found = false;
     qs_err r = ensure_lock(h->a, db);
-    if (r != QS_OK)
-        return r;
-    return qs_db_audit_head(db, h->a->writer_id, &h->row, &h->found);
+    if (r == QS_OK)
+        r = qs_db_audit_head(db, h->a->writer_id, &h->row, &h->found);
+    if (r == QS_OK)
+        r = qs_db_audit_checkpoint_last(db, h->a->writer_id, &h->cp, &h->cp_found);
+    return r;
 }
 
-/* Reads the chain's head under the writer lock and verifies its hash and MAC. */
+/* The last checkpoint must not lie beyond the head, nor name the head with another hash. */
+static qs_err check_head_checkpoint(qs_audit *a, const head_ctx *h)
+{
+    uint64_t head = h->found ? (uint64_t)h->row.seq : 0;
+    if (!h->cp_found)
+        return QS_OK;
+    if ((uint64_t)h->cp.seq > head) {
+        qs_error("audit chain %s: the head is seq %llu but a checkpoint covers seq %lld: records "
+                 "were deleted; refusing to extend it",
+                 a->writer_id, (unsigned long long)head, (long long)h->cp.seq);
+        return QS_ERR_MAC;
+    }
+    if ((uint64_t)h->cp.seq == head &&
+        !qs_ct_equal(h->cp.head_hash, h->row.record_hash, QS_AUDIT_HASH_LEN)) {
+        qs_error("audit chain %s: the head (seq %llu) is not the record its checkpoint signed: "
+                 "the chain was rewritten; refusing to extend it",
+                 a->writer_id, (unsigned long long)head);
+        return QS_ERR_MAC;
+    }
+    return QS_OK;
+}
+
+/* Reads the chain's head and last checkpoint under the writer lock and verifies the head's hash
+ * and MAC. */
 static qs_err load_head(qs_audit *a)
 {
     head_ctx h = {.a = a};
@@ -142,6 +202,10 @@ static qs_err load_head(qs_audit *a)
         a->head_seq = (uint64_t)h.row.seq;
         memcpy(a->head_hash, h.row.record_hash, sizeof a->head_hash);
     }
+    r = check_head_checkpoint(a, &h);
+    if (r != QS_OK)
+        goto out;
+    a->cp_seq = h.cp_found ? (uint64_t)h.cp.seq : 0;
     if (had_head && a->head_seq != old_seq)
         qs_info("audit chain %s: head is seq %llu (was %llu before the failure)", a->writer_id,
                 (unsigned long long)a->head_seq, (unsigned long long)old_seq);
@@ -231,7 +295,99 @@ out:
     return r;
 }
 
+/* ---- Checkpoints ------------------------------------------------------------------------ */
+
+typedef struct checkpoint_ctx {
+    qs_audit *a;
+    qs_db_audit_checkpoint row;
+} checkpoint_ctx;
+
+static qs_err checkpoint_txn(qs_db *db, void *cls)
+{
+    checkpoint_ctx *c = cls;
+    qs_err r = ensure_lock(c->a, db);
+    if (r != QS_OK)
+        return r;
+    return qs_db_audit_checkpoint_insert(db, c->a->writer_id, &c->row);
+}
+
+/* Whether the committed head is known and not checkpointed yet. */
+static bool head_uncovered(const qs_audit *a)
+{
+    return a->have_head && a->head_seq > a->cp_seq;
+}
+
+/* Whether a checkpoint is due now (writer thread). */
+static bool checkpoint_due(const qs_audit *a, int64_t now)
+{
+    if (!head_uncovered(a) || now < a->cp_retry_ms)
+        return false;
+    if (a->cp_every_records > 0 && a->head_seq - a->cp_seq >= a->cp_every_records)
+        return true;
+    return a->cp_every_seconds > 0 && now - a->cp_last_ms >= (int64_t)a->cp_every_seconds * 1000;
+}
+
+/* Signs the committed head and stores the checkpoint (writer thread, without a->mu). */
+static void write_checkpoint(qs_audit *a)
+{
+    checkpoint_ctx c = {.a = a};
+    qs_audit_checkpoint cp = {.seq = a->head_seq, .time_us = now_us()};
+    memcpy(cp.writer_id, a->writer_id, sizeof cp.writer_id);
+    memcpy(cp.head_hash, a->head_hash, sizeof cp.head_hash);
+
+    qs_err r = qs_audit_checkpoint_sign(a->hs, &cp);
+    if (r == QS_OK && qs_audit_checkpoint_verify_key(&cp, a->cp_key) != QS_OK) {
+        qs_error("audit chain %s: a checkpoint signed by the HSM does not verify with the audit "
+                 "key's public half: the key pair in the token is inconsistent",
+                 a->writer_id);
+        r = QS_ERR_HSM_KEY_POLICY;
+    }
+    if (r == QS_OK) {
+        c.row.seq = (int64_t)cp.seq;
+        memcpy(c.row.head_hash, cp.head_hash, sizeof c.row.head_hash);
+        c.row.time_us = cp.time_us;
+        memcpy(c.row.signature, cp.signature, cp.signature_len);
+        c.row.signature_len = cp.signature_len;
+        r = qs_db_run_txn_opt(a->db, "audit_checkpoint", QS_DB_TXN_READ_COMMITTED, checkpoint_txn,
+                              &c);
+    }
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&a->mu);
+    if (r == QS_OK) {
+        a->cp_seq = cp.seq;
+        a->cp_last_ms = now;
+        a->stats.checkpoints++;
+        a->stats.checkpoint_seq = cp.seq;
+    } else {
+        a->cp_retry_ms = now + QS_AUDIT_CHECKPOINT_RETRY_MS;
+        a->stats.failed_checkpoints++;
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (r != QS_OK) {
+        qs_warn("audit chain %s: checkpoint of seq %llu failed: %s", a->writer_id,
+                (unsigned long long)cp.seq, qs_err_name(r));
+        /* Read head and last checkpoint again before the next try: another checkpoint may
+         * have been stored meanwhile. */
+        a->have_head = false;
+    }
+}
+
 /* ---- The writer thread -------------------------------------------------------------------- */
+
+/* Waits on a->wake (a->mu held) until work arrives, the writer stops, or a time-limited
+ * checkpoint falls due; returns with a->mu held. */
+static void wait_for_work(qs_audit *a)
+{
+    if (a->cp_every_seconds == 0 || !head_uncovered(a)) {
+        pthread_cond_wait(&a->wake, &a->mu);
+        return;
+    }
+    int64_t due = a->cp_last_ms + (int64_t)a->cp_every_seconds * 1000;
+    if (due < a->cp_retry_ms)
+        due = a->cp_retry_ms;
+    struct timespec ts = {.tv_sec = due / 1000, .tv_nsec = (long)(due % 1000) * 1000000L};
+    (void)pthread_cond_timedwait(&a->wake, &a->mu, &ts);
+}
 
 static void *writer_main(void *arg)
 {
@@ -239,8 +395,15 @@ static void *writer_main(void *arg)
 
     pthread_mutex_lock(&a->mu);
     for (;;) {
-        while (a->queue_head == NULL && !a->stopping)
-            pthread_cond_wait(&a->wake, &a->mu);
+        while (a->queue_head == NULL && !a->stopping) {
+            if (checkpoint_due(a, mono_ms())) {
+                pthread_mutex_unlock(&a->mu);
+                write_checkpoint(a);
+                pthread_mutex_lock(&a->mu);
+                continue;
+            }
+            wait_for_work(a);
+        }
         if (a->queue_head == NULL)
             break;
 
@@ -289,19 +452,24 @@ static void *writer_main(void *arg)
             pthread_cond_signal(&q->done_cv);
             q = next;
         }
+        /* The callers are on their way; now the checkpoint, if one is due. */
+        if (checkpoint_due(a, mono_ms())) {
+            pthread_mutex_unlock(&a->mu);
+            write_checkpoint(a);
+            pthread_mutex_lock(&a->mu);
+        }
     }
     pthread_mutex_unlock(&a->mu);
+
+    /* The final head, whatever the periods. */
+    if (!a->have_head && load_head(a) != QS_OK)
+        qs_warn("audit chain %s: no final checkpoint: the head cannot be read", a->writer_id);
+    else if (head_uncovered(a))
+        write_checkpoint(a);
     return NULL;
 }
 
 /* ---- Appending ---------------------------------------------------------------------------- */
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* Copies the events into owning rows. */
 static qs_err copy_events(const qs_audit_event *evs, size_t n, qs_db_audit_row **out)
@@ -411,22 +579,38 @@ void qs_audit_get_stats(qs_audit *a, qs_audit_stats *out)
 
 typedef struct register_ctx {
     const qs_audit_params *p;
+    const uint8_t *spki; /* the HSM's audit key */
+    size_t spki_len;
     bool durable;
     bool created;
+    bool key_set;  /* this call registered the checkpoint key */
+    bool key_same; /* the registered checkpoint key is the HSM's */
     char *label;
 } register_ctx;
 
 static qs_err register_txn(qs_db *db, void *cls)
 {
     register_ctx *c = cls;
+    uint8_t *stored = NULL;
+    size_t stored_len = 0;
     free(c->label);
     c->label = NULL;
+    c->key_set = c->key_same = false;
     qs_err r = qs_db_audit_session_durable(db, &c->durable);
     if (r == QS_OK)
         r = qs_db_audit_writer_register(db, c->p->writer_id, c->p->description,
                                         QS_AUDIT_MAC_KEY_LABEL, &c->created);
     if (r == QS_OK)
         r = qs_db_audit_writer_label(db, c->p->writer_id, &c->label);
+    if (r == QS_OK)
+        r = qs_db_audit_writer_key(db, c->p->writer_id, &stored, &stored_len);
+    if (r == QS_OK && stored == NULL) {
+        r = qs_db_audit_writer_set_key(db, c->p->writer_id, c->spki, c->spki_len, &c->key_set);
+        c->key_same = c->key_set;
+    } else if (r == QS_OK) {
+        c->key_same = stored_len == c->spki_len && memcmp(stored, c->spki, stored_len) == 0;
+    }
+    free(stored);
     return r;
 }
 
@@ -455,6 +639,7 @@ static qs_err check_params(const qs_audit_params *p)
 
 static void audit_free(qs_audit *a)
 {
+    EVP_PKEY_free(a->cp_key);
     qs_db_free(a->db);
     qs_hsm_session_close(a->hs);
     pthread_cond_destroy(&a->wake);
@@ -466,6 +651,9 @@ qs_err qs_audit_start(const qs_audit_params *p, qs_audit **out)
 {
     qs_audit *a = NULL;
     register_ctx reg = {.p = p};
+    uint8_t *spki = NULL;
+    size_t spki_len = 0;
+    pthread_condattr_t ca;
     qs_err r;
 
     *out = NULL;
@@ -479,13 +667,23 @@ qs_err qs_audit_start(const qs_audit_params *p, qs_audit **out)
         free(a);
         return QS_ERR_INTERNAL;
     }
-    if (pthread_cond_init(&a->wake, NULL) != 0) {
+    /* The checkpoint timer runs on the monotonic clock, as mono_ms does. */
+    bool cv_ok = pthread_condattr_init(&ca) == 0;
+    if (cv_ok) {
+        cv_ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+                pthread_cond_init(&a->wake, &ca) == 0;
+        pthread_condattr_destroy(&ca);
+    }
+    if (!cv_ok) {
         pthread_mutex_destroy(&a->mu);
         free(a);
         return QS_ERR_INTERNAL;
     }
     memcpy(a->writer_id, p->writer_id, strlen(p->writer_id) + 1);
     a->max_batch = p->max_batch != 0 ? p->max_batch : QS_AUDIT_MAX_BATCH_DEFAULT;
+    a->cp_every_records = p->checkpoint_every_records;
+    a->cp_every_seconds = p->checkpoint_every_seconds;
+    a->cp_last_ms = mono_ms();
 
     r = qs_db_connect(p->conninfo, &a->db);
     if (r != QS_OK)
@@ -496,6 +694,17 @@ qs_err qs_audit_start(const qs_audit_params *p, qs_audit **out)
     r = qs_hsm_session_open(p->hsm, &a->hs);
     if (r != QS_OK)
         goto out;
+    r = qs_hsm_service_public_key(p->hsm, QS_HSM_AUDIT_SIGN, &spki, &spki_len);
+    if (r != QS_OK)
+        goto out;
+    a->cp_key = qs_audit_key_parse(spki, spki_len);
+    if (a->cp_key == NULL) {
+        qs_error("audit writer %s: the HSM's audit key is not an EC P-256 key", a->writer_id);
+        r = QS_ERR_HSM_KEY_POLICY;
+        goto out;
+    }
+    reg.spki = spki;
+    reg.spki_len = spki_len;
     r = qs_db_run_txn(a->db, "audit_register_writer", register_txn, &reg);
     if (r != QS_OK)
         goto out;
@@ -513,6 +722,15 @@ qs_err qs_audit_start(const qs_audit_params *p, qs_audit **out)
         r = QS_ERR_CONFIG;
         goto out;
     }
+    if (!reg.key_same) {
+        qs_error("audit writer %s is registered with another checkpoint key than this HSM's "
+                 "audit key: a chain keeps one key; give this SAM a new writer id",
+                 a->writer_id);
+        r = QS_ERR_CONFIG;
+        goto out;
+    }
+    if (reg.key_set)
+        qs_info("audit writer %s: checkpoint key registered", a->writer_id);
     r = load_head(a);
     if (r == QS_ERR_EXISTS)
         qs_error("audit writer %s is running in another process (it holds the writer's lock): "
@@ -521,6 +739,7 @@ qs_err qs_audit_start(const qs_audit_params *p, qs_audit **out)
     if (r != QS_OK)
         goto out;
     a->stats.head_seq = a->head_seq;
+    a->stats.checkpoint_seq = a->cp_seq;
     if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
         r = QS_ERR_INTERNAL;
         goto out;
@@ -533,6 +752,7 @@ qs_err qs_audit_start(const qs_audit_params *p, qs_audit **out)
     r = QS_OK;
 out:
     free(reg.label);
+    free(spki);
     if (a != NULL)
         audit_free(a);
     return r;

@@ -4,8 +4,8 @@
  *
  * What it is for: invariant 1 (no signature leaves the SAM before its audit record is durably
  * committed) and invariant 4 (append-only, tamper-evident: per-writer sequence numbers, a hash
- * chain, a MAC per record made in the HSM).  Each SAM instance is one writer, with its own id and
- * a gap-free sequence 1, 2, 3, ...; writers never share a chain.
+ * chain, a MAC per record made in the HSM, and signed checkpoints).  Each SAM instance is one
+ * writer, with its own id and a gap-free sequence 1, 2, 3, ...; writers never share a chain.
  *
  * Threads: any number of request threads call qs_audit_append / qs_audit_append_many at once.
  * Each call validates and copies its events, queues them and blocks.  One writer thread, with its
@@ -21,6 +21,15 @@
  * consistent whatever happened.  When the connection was lost during COMMIT (outcome unknown),
  * the writer reads the head back at once: if it is the batch's last record, byte for byte, the
  * batch committed and the callers get QS_OK; otherwise they get the error.
+ *
+ * Checkpoints: after a batch committed, the writer thread signs a checkpoint of the committed
+ * head (seq and record_hash, with the time) with the HSM's audit signing key and stores it in
+ * its own transaction, when checkpoint_every_records records or checkpoint_every_seconds
+ * seconds have passed since the last one; an idle writer wakes up for the time limit; and
+ * qs_audit_stop signs the final head.  Callers never wait for a checkpoint, and a checkpoint
+ * that fails fails no caller (it is logged and tried again later).  The writer's public key is
+ * registered once in audit_writers.checkpoint_spki; a writer whose HSM holds another audit key
+ * refuses to start (a chain keeps one checkpoint key; a new key needs a new writer id).
  *
  * Trust boundary: event contents come from SAM code, never secrets (no PIN, OTP, SAD handle, key
  * bytes).  Details are a JSON object the SAM builds; they are stored as text, byte for byte, so
@@ -64,6 +73,23 @@
  * gap; prev_hash equals the previous record's record_hash (zeros for seq 1); record_hash equals
  * SHA-256(E) recomputed from the stored columns; record_mac equals the HMAC above.  A change to
  * a later version of this encoding changes the domain string.
+ *
+ * ---- Checkpoint statement, version 1 ----------------------------------------------------------
+ *
+ *   signature = ECDSA-P256-Sign(audit key, SHA-256(C)), DER Ecdsa-Sig-Value
+ *
+ * C is the concatenation, with the same u64/i64/str as above, of:
+ *
+ *   1. str("qsign-audit-checkpoint-v1")
+ *   2. str(writer_id)
+ *   3. u64(seq)              the head: seq of the last record the checkpoint covers (>= 1)
+ *   4. head_hash             record_hash of that record, 32 bytes
+ *   5. i64(checkpoint_time)  microseconds since the Unix epoch, when it was signed
+ *
+ * The audit key is the HSM's EC P-256 key "qsign-audit-sign"; its public key (DER
+ * SubjectPublicKeyInfo) is audit_writers.checkpoint_spki.  As record_hash commits to the whole
+ * chain before it, a valid checkpoint at seq n vouches for records 1..n: a chain that no longer
+ * reaches n was cut short, and one whose record n has another hash was rewritten.
  */
 #ifndef QS_SAM_AUDIT_H
 #define QS_SAM_AUDIT_H
@@ -71,6 +97,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "db/db.h"
 #include "hsm/hsm.h"
@@ -96,9 +123,14 @@ typedef struct qs_audit qs_audit;
 /* Label of the HSM key that MACs audit records, recorded in audit_writers.mac_key_label. */
 #define QS_AUDIT_MAC_KEY_LABEL "qsign-record-mac"
 
-/* Domain strings of the record encoding (version 1) and of the MAC input. */
-#define QS_AUDIT_RECORD_DOMAIN "qsign-audit-record-v1"
-#define QS_AUDIT_MAC_DOMAIN    "qsign-audit-mac-v1"
+/* Domain strings of the record encoding (version 1), of the MAC input and of the checkpoint
+ * statement (version 1). */
+#define QS_AUDIT_RECORD_DOMAIN     "qsign-audit-record-v1"
+#define QS_AUDIT_MAC_DOMAIN        "qsign-audit-mac-v1"
+#define QS_AUDIT_CHECKPOINT_DOMAIN "qsign-audit-checkpoint-v1"
+
+#define QS_AUDIT_SIG_MAX  72   /* DER ECDSA P-256 signature */
+#define QS_AUDIT_SPKI_MAX 2048 /* a checkpoint key's SubjectPublicKeyInfo */
 
 typedef struct qs_audit_params {
     const char *writer_id;   /* this SAM instance's writer id (config), copied */
@@ -106,6 +138,13 @@ typedef struct qs_audit_params {
     const char *conninfo;    /* libpq conninfo as role qsign_sam; not kept */
     qs_hsm *hsm;             /* open HSM; the writer opens its own session on it */
     size_t max_batch;        /* most records per transaction; 0 = QS_AUDIT_MAX_BATCH_DEFAULT */
+    /* A checkpoint once this many records were committed since the last one; 0 = never for
+     * this reason. */
+    uint64_t checkpoint_every_records;
+    /* A checkpoint once this many seconds passed since the last one (or the start) and records
+     * were committed meanwhile; 0 = never for this reason.  qs_audit_stop always signs the
+     * final head if it is not checkpointed yet. */
+    unsigned checkpoint_every_seconds;
 } qs_audit_params;
 
 /* One event to record.  Everything is copied by the append functions. */
@@ -128,14 +167,16 @@ typedef struct qs_audit_ref {
 /*
  * Starts a writer: connects as qsign_sam, checks the schema version and that commits are
  * durable (synchronous_commit not off), registers the writer in audit_writers if it is new (MAC
- * key QS_AUDIT_MAC_KEY_LABEL), takes the writer's advisory lock (waiting a few seconds for a
- * holder that is going away), loads the chain's head and verifies its record_hash and
- * record_mac, then starts the writer thread.
+ * key QS_AUDIT_MAC_KEY_LABEL) and its checkpoint key (the HSM's audit key) if it has none,
+ * takes the writer's advisory lock (waiting a few seconds for a holder that is going away),
+ * loads the chain's head and verifies its record_hash and record_mac, reads the last
+ * checkpoint, then starts the writer thread.
  *
  * Errors: QS_ERR_INVALID_ARGUMENT (bad params), QS_ERR_EXISTS (another process holds this
  * writer id), QS_ERR_MAC (the head record fails verification: the chain was altered; the log
- * says how), QS_ERR_CONFIG (the writer is registered with another MAC key, or synchronous_commit
- * is off so commits would not be durable), QS_ERR_DB_*, QS_ERR_HSM*.  *out is NULL on error.
+ * says how), QS_ERR_CONFIG (the writer is registered with another MAC key or another checkpoint
+ * key, or synchronous_commit is off so commits would not be durable), QS_ERR_DB_*, QS_ERR_HSM*.
+ * *out is NULL on error.
  */
 QS_MUST_CHECK qs_err qs_audit_start(const qs_audit_params *p, qs_audit **out);
 
@@ -157,9 +198,10 @@ QS_MUST_CHECK qs_err qs_audit_append(qs_audit *a, const qs_audit_event *ev, qs_a
 QS_MUST_CHECK qs_err qs_audit_append_many(qs_audit *a, const qs_audit_event *evs, size_t n,
                                           qs_audit_ref *out);
 
-/* Writes what is queued, stops the writer thread, closes its connection and HSM session, and
- * frees.  Every append call must have been made before, from threads that are done or blocked
- * in it (they get their results).  NULL is a no-op. */
+/* Writes what is queued, signs a checkpoint of the final head unless it has one, stops the
+ * writer thread, closes its connection and HSM session, and frees.  Every append call must have
+ * been made before, from threads that are done or blocked in it (they get their results).  NULL
+ * is a no-op. */
 void qs_audit_stop(qs_audit *a);
 
 /* Counters of a running writer, for /metrics, tests and benchmarks. */
@@ -172,6 +214,9 @@ typedef struct qs_audit_stats {
     uint64_t largest_batch; /* most records in one committed batch */
     size_t queued;          /* records waiting for the writer thread */
     size_t in_flight;       /* records in the batch being written */
+    uint64_t checkpoints;   /* checkpoints stored by this writer since start */
+    uint64_t failed_checkpoints;
+    uint64_t checkpoint_seq; /* seq of the chain's last checkpoint known stored (0: none) */
 } qs_audit_stats;
 
 /* A snapshot of the counters. */
@@ -215,15 +260,25 @@ QS_MUST_CHECK qs_err qs_audit_record_mac_verify(qs_hsm_session *hs,
  * with an exponent beyond +-1000 are refused. */
 bool qs_audit_details_valid(const char *s, size_t len);
 
-/* What a verifier found wrong with a record. */
+/* What a verifier found wrong with a record or a checkpoint. */
 typedef enum qs_audit_problem {
     QS_AUDIT_SEQ_GAP = 1,  /* seq is not the previous one + 1 (1 for the first record) */
     QS_AUDIT_BAD_LINK = 2, /* prev_hash is not the previous record's record_hash */
     QS_AUDIT_BAD_HASH = 3, /* record_hash is not the hash of the stored columns */
     QS_AUDIT_BAD_MAC = 4,  /* record_mac is not the HSM's MAC of record_hash */
+    /* A checkpoint's signature does not verify with its key (or the writer has no key). */
+    QS_AUDIT_BAD_CHECKPOINT = 5,
+    /* The record at a checkpoint's seq is missing or has another record_hash: the chain was
+     * rewritten after the checkpoint was signed. */
+    QS_AUDIT_CHECKPOINT_MISMATCH = 6,
+    /* The chain ends before a checkpoint's seq: records were cut off its end. */
+    QS_AUDIT_TRUNCATED = 7,
+    /* An exported checkpoint was signed with another key than the writer's registered one. */
+    QS_AUDIT_KEY_MISMATCH = 8,
 } qs_audit_problem;
 
-/* Short name of a problem ("seq-gap", "bad-link", "bad-hash", "bad-mac"). */
+/* Short name of a problem ("seq-gap", "bad-link", "bad-hash", "bad-mac", "bad-checkpoint",
+ * "checkpoint-mismatch", "truncated", "checkpoint-key"). */
 const char *qs_audit_problem_name(qs_audit_problem p);
 
 typedef struct qs_audit_finding {
@@ -237,19 +292,191 @@ typedef struct qs_audit_finding {
  * false to stop the verification there. */
 typedef bool (*qs_audit_finding_cb)(void *cls, const qs_audit_finding *f);
 
+/* ---- Checkpoints ------------------------------------------------------------------------- */
+
+/* A signed checkpoint, as stored or exported. */
+typedef struct qs_audit_checkpoint {
+    char writer_id[QS_AUDIT_WRITER_ID_MAX + 1];
+    uint64_t seq;
+    uint8_t head_hash[QS_AUDIT_HASH_LEN];
+    int64_t time_us;
+    uint8_t signature[QS_AUDIT_SIG_MAX];
+    size_t signature_len;
+} qs_audit_checkpoint;
+
+/* SHA-256 of the checkpoint statement C (the encoding comment above); the signature is
+ * ignored.  QS_ERR_INVALID_ARGUMENT for an invalid writer id or seq 0. */
+QS_MUST_CHECK qs_err qs_audit_checkpoint_digest(const qs_audit_checkpoint *cp,
+                                                uint8_t digest[static QS_AUDIT_HASH_LEN]);
+
+/* Signs the statement of cp in the HSM with the audit key, filling signature. */
+QS_MUST_CHECK qs_err qs_audit_checkpoint_sign(qs_hsm_session *hs, qs_audit_checkpoint *cp);
+
+/* Checks cp's signature with a DER SubjectPublicKeyInfo, in software: QS_OK, QS_ERR_MAC when it
+ * does not verify, QS_ERR_PARSE when spki is not an EC P-256 public key. */
+QS_MUST_CHECK qs_err qs_audit_checkpoint_verify(const qs_audit_checkpoint *cp, const uint8_t *spki,
+                                                size_t spki_len);
+
+/*
+ * Checkpoint export, one JSON object per line (docs/audit-log.md):
+ *   {"writer":"sam-1","seq":1000,"head_hash":"<64 hex>","time":"2024-05-01T12:00:00.123456Z",
+ *    "signature":"<base64>","spki":"<base64>"}
+ * time is RFC 3339 in UTC with exactly six fractional digits, so it gives back the signed
+ * microseconds.  qs_audit_checkpoint_to_json writes one line without its newline into a
+ * malloc'd string; qs_audit_checkpoint_from_json parses one (the spki into a malloc'd buffer)
+ * and returns QS_ERR_PARSE for anything else (field missing, unknown, mistyped or out of range).
+ */
+QS_MUST_CHECK qs_err qs_audit_checkpoint_to_json(const qs_audit_checkpoint *cp, const uint8_t *spki,
+                                                 size_t spki_len, char **line);
+QS_MUST_CHECK qs_err qs_audit_checkpoint_from_json(const char *line, qs_audit_checkpoint *cp,
+                                                   uint8_t **spki, size_t *spki_len);
+
+/*
+ * Writes every stored checkpoint, writer by writer in byte order of the id and by seq, as
+ * export lines to `out`, a page at a time.  `db` reads as qsign_audit (or qsign_sam), not
+ * inside a transaction.  *count (may be NULL) is the number written.  A write error is
+ * QS_ERR_IO.
+ */
+QS_MUST_CHECK qs_err qs_audit_checkpoints_export(qs_db *db, FILE *out, uint64_t *count);
+
+/* ---- Verification ------------------------------------------------------------------------ */
+
+/* Told how far verification got: after each page, and once more at the end of a writer. */
+typedef void (*qs_audit_progress_cb)(void *cls, const char *writer_id, uint64_t records,
+                                     uint64_t head_seq);
+
+/* What the verification of one writer saw. */
+typedef struct qs_audit_verify_result {
+    uint64_t records;               /* records read */
+    uint64_t last_seq;              /* stored seq of the last record read (0: none) */
+    uint64_t checkpoints;           /* stored checkpoints checked */
+    uint64_t exported;              /* exported checkpoints checked */
+    uint64_t findings;              /* problems found */
+    uint64_t first_seq;             /* seq of the first finding (in reading order) */
+    qs_audit_problem first_problem; /* and its kind (0: no finding) */
+} qs_audit_verify_result;
+
+/* Hands over the next exported checkpoint of writer_id (the writer being verified), in
+ * increasing seq order: *have = false when it has none left.  spki points to the key it was
+ * exported with, valid until the next call.  An error stops the verification with that
+ * error. */
+typedef qs_err (*qs_audit_exported_cb)(void *cls, const char *writer_id, qs_audit_checkpoint *cp,
+                                       const uint8_t **spki, size_t *spki_len, bool *have);
+
+/* Most threads checking MACs at once (QS_AUDIT_VERIFY_MAC_THREADS_MAX HSM sessions). */
+#define QS_AUDIT_VERIFY_MAC_THREADS_MAX 16
+
+typedef struct qs_audit_verify_opts {
+    qs_audit_finding_cb finding; /* may be NULL */
+    void *finding_cls;
+    qs_audit_exported_cb exported; /* NULL: no exported checkpoints */
+    void *exported_cls;
+    qs_audit_progress_cb progress; /* may be NULL */
+    void *progress_cls;
+    /* With hsm set, record MACs are checked by mac_threads threads (1..16; 0 = 1), each with
+     * an HSM session of its own, while the calling thread reads the next page and checks
+     * sequence, links, hashes and checkpoints: the HSM is the bottleneck.  Without, MACs are
+     * checked one after the other through `hs`. */
+    qs_hsm *hsm;
+    unsigned mac_threads;
+} qs_audit_verify_opts;
+
 /*
  * Verifies a writer's whole chain: streams its records in seq order, a page at a time (bounded
  * memory; each page in its own read-only transaction), and checks each as the encoding comment
- * says, MACs in the HSM through `hs`.  `db` is any role that may read audit_log (qsign_audit,
- * qsign_sam), not inside a transaction.  `cb` (may be NULL) hears every finding; *count (may be
- * NULL) is the number of records read.  Returns QS_OK when the chain is intact, QS_ERR_MAC when
- * there were findings, QS_ERR_NOT_FOUND for an unknown writer, QS_ERR_UNSUPPORTED when the
- * writer's MAC key is not QS_AUDIT_MAC_KEY_LABEL, or a database or HSM error.
+ * says, MACs in the HSM through `hs`.  Alongside, it streams the writer's stored checkpoints
+ * and checks each signature with audit_writers.checkpoint_spki and that the chain's record at
+ * its seq exists and has its head_hash; likewise for the exported checkpoints `o->exported`
+ * hands over, which must moreover carry the writer's registered key.  A checkpoint beyond the
+ * chain's end is QS_AUDIT_TRUNCATED.  `db` is any role that may read the audit tables
+ * (qsign_audit, qsign_sam), not inside a transaction.  `o` may be NULL; *res (may be NULL)
+ * says what was seen.
  *
- * A chain cut short at its end (the last records deleted) looks intact here; signed checkpoints
- * (a later issue) close that gap.
+ * Returns QS_OK when everything is intact, QS_ERR_MAC when there were findings,
+ * QS_ERR_NOT_FOUND for an unknown writer, QS_ERR_UNSUPPORTED when the writer's MAC key is not
+ * QS_AUDIT_MAC_KEY_LABEL, or a database, HSM or callback error.
  */
+QS_MUST_CHECK qs_err qs_audit_verify_writer(qs_db *db, qs_hsm_session *hs, const char *writer_id,
+                                            const qs_audit_verify_opts *o,
+                                            qs_audit_verify_result *res);
+
+/* qs_audit_verify_writer with only a finding callback; *count (may be NULL) is the number of
+ * records read. */
 QS_MUST_CHECK qs_err qs_audit_verify_chain(qs_db *db, qs_hsm_session *hs, const char *writer_id,
                                            qs_audit_finding_cb cb, void *cls, uint64_t *count);
+
+typedef struct qs_audit_verify_all_opts {
+    qs_audit_finding_cb finding; /* may be NULL */
+    void *finding_cls;
+    qs_audit_progress_cb progress; /* may be NULL */
+    void *progress_cls;
+    /* Told when a writer is done (res->records 0 for a writer only the export knows). */
+    void (*writer_done)(void *cls, const char *writer_id, qs_err r,
+                        const qs_audit_verify_result *res);
+    void *writer_done_cls;
+    qs_hsm *hsm; /* as in qs_audit_verify_opts */
+    unsigned mac_threads;
+    /* An earlier export (qs_audit_checkpoints_export), read line by line, or NULL.  Its lines
+     * must be in the order the export writes them. */
+    FILE *exported;
+    char *why; /* room for the reason a malformed export was refused, or NULL */
+    size_t why_len;
+} qs_audit_verify_all_opts;
+
+/*
+ * Verifies every registered writer (qs_audit_verify_writer), in byte order of the id, with the
+ * exported checkpoints of each; a writer the export names but the database does not know is
+ * reported as QS_AUDIT_TRUNCATED at its first exported seq.  *findings (may be NULL) totals
+ * the problems.  Returns QS_OK when every chain is intact, QS_ERR_MAC when any has findings,
+ * QS_ERR_PARSE for a malformed or disordered export (o->why says where), or a database or HSM
+ * error.
+ */
+QS_MUST_CHECK qs_err qs_audit_verify_all(qs_db *db, qs_hsm_session *hs,
+                                         const qs_audit_verify_all_opts *o, uint64_t *findings);
+
+/* ---- Search ------------------------------------------------------------------------------- */
+
+typedef enum qs_audit_format {
+    QS_AUDIT_FORMAT_JSONL = 1, /* one JSON object per line */
+    QS_AUDIT_FORMAT_CSV = 2,   /* RFC 4180, a header line first */
+} qs_audit_format;
+
+typedef struct qs_audit_search_params {
+    const char *writer_id;        /* NULL: any */
+    const uint8_t *user_id;       /* QS_AUDIT_UUID_LEN bytes or NULL */
+    const uint8_t *credential_id; /* likewise */
+    const char *event_type;       /* exact, or a prefix ending in '.'; NULL: any */
+    bool has_from, has_to;        /* event_time >= from, event_time < to */
+    int64_t from_us, to_us;       /* microseconds since the Unix epoch */
+    int result;                   /* 1 success, 0 failure, -1 either */
+    qs_audit_format format;
+} qs_audit_search_params;
+
+/*
+ * Writes the matching records to `out` in (event_time, writer, seq) order, streaming a page at
+ * a time, one record per line with every column: writer_id, seq, event_time (RFC 3339, UTC,
+ * microseconds), event_type, actor, user_id and credential_id (UUID text or null/empty),
+ * sad_ref, prev_hash, record_hash and record_mac (hex), result, details (the stored text,
+ * byte for byte, as a JSON string resp. CSV field).  *count (may be NULL) is the number
+ * written.  QS_ERR_INVALID_ARGUMENT for a malformed writer id or event type, QS_ERR_IO for a
+ * write error, or a database error.
+ */
+QS_MUST_CHECK qs_err qs_audit_search(qs_db *db, const qs_audit_search_params *p, FILE *out,
+                                     uint64_t *count);
+
+/* ---- Text forms --------------------------------------------------------------------------- */
+
+#define QS_AUDIT_TIME_LEN 27 /* "2024-05-01T12:00:00.123456Z" */
+
+/* RFC 3339 in UTC with six fractional digits; buf holds QS_AUDIT_TIME_LEN + 1 bytes.  false for
+ * a time outside the years 0001..9999. */
+bool qs_audit_time_format(int64_t us, char buf[static QS_AUDIT_TIME_LEN + 1]);
+
+/* Parses an RFC 3339 date-time (offset Z or +hh:mm / -hh:mm, up to six fractional digits) or a
+ * bare date (midnight UTC) into microseconds since the Unix epoch.  false for anything else. */
+bool qs_audit_time_parse(const char *s, int64_t *us);
+
+/* A UUID in its 36-character text form (either case) into its 16 bytes; false otherwise. */
+bool qs_audit_uuid_parse(const char *s, uint8_t out[static QS_AUDIT_UUID_LEN]);
 
 #endif

@@ -157,6 +157,14 @@ const char *qs_audit_problem_name(qs_audit_problem p)
         return "bad-hash";
     case QS_AUDIT_BAD_MAC:
         return "bad-mac";
+    case QS_AUDIT_BAD_CHECKPOINT:
+        return "bad-checkpoint";
+    case QS_AUDIT_CHECKPOINT_MISMATCH:
+        return "checkpoint-mismatch";
+    case QS_AUDIT_TRUNCATED:
+        return "truncated";
+    case QS_AUDIT_KEY_MISMATCH:
+        return "checkpoint-key";
     }
     return "?";
 }
@@ -224,7 +232,7 @@ bool qs_audit_writer_id_valid(const char *id)
     return true;
 }
 
-static bool event_type_valid(const char *t)
+bool qs_audit_event_type_valid(const char *t)
 {
     size_t n = strlen(t);
     if (n == 0 || n > QS_AUDIT_EVENT_TYPE_MAX || t[0] < 'a' || t[0] > 'z')
@@ -239,7 +247,7 @@ static bool event_type_valid(const char *t)
 
 qs_err qs_audit_event_check(const qs_audit_event *ev)
 {
-    if (ev->event_type == NULL || !event_type_valid(ev->event_type)) {
+    if (ev->event_type == NULL || !qs_audit_event_type_valid(ev->event_type)) {
         qs_bug("audit event: event_type %s is not [a-z][a-z0-9_.]{0,63}",
                ev->event_type == NULL ? "NULL" : "given");
         return QS_ERR_INVALID_ARGUMENT;

@@ -13,3 +13,12 @@ if(TARGET qsign_audit)
         LIBS qsign_audit qsign_test_pg qsign_test_softhsm PkgConfig::LIBPQ Threads::Threads
         LABELS sam integration bench FIXTURES pg ENV QS_TEST_PG_ENV=${QS_PG_ENV_FILE})
 endif()
+# qsignctl audit verify / search / checkpoints export, the real binary against a log made by the
+# writer and then tampered with.
+if(TARGET qsign_audit AND TARGET qsignctl)
+    qs_add_test(NAME test_audit_cli SOURCES integration/test_audit_cli.c
+        LIBS qsign_audit qsign_test_pg qsign_test_softhsm PkgConfig::LIBPQ PkgConfig::JANSSON
+             OpenSSL::Crypto
+        LABELS sam integration FIXTURES pg
+        ENV QS_TEST_PG_ENV=${QS_PG_ENV_FILE} QS_QSIGNCTL=$<TARGET_FILE:qsignctl>)
+endif()

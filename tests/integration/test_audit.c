@@ -5,8 +5,11 @@
  * and stores nothing, and the chain goes on; a killed connection is survived; a restart
  * continues the chain; a second process cannot take a running writer's id, nor write while it
  * holds it; the verifier finds changed, deleted, swapped and forged records; the writer refuses
- * to start on a tampered head.  Tampering goes through a superuser session with
- * session_replication_role = replica, which skips the append-only triggers.
+ * to start on a tampered head.  Checkpoints: every N records, every T seconds (an idle writer
+ * wakes for it), at stop; each signed by the HSM's audit key, registered once as the writer's
+ * key; a failed checkpoint fails no append; the writer refuses a chain cut short below its last
+ * checkpoint and a registered key that is not its HSM's.  Tampering goes through a superuser
+ * session with session_replication_role = replica, which skips the append-only triggers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1126,6 +1129,212 @@ static void test_not_durable_refused(void **state)
     assert_int_equal(try_start(f, WRITER), QS_OK);
 }
 
+/* ---- checkpoints ---------------------------------------------------------------------------- */
+
+static qs_audit *start_writer_cp(fixture *f, uint64_t every_records, unsigned every_seconds)
+{
+    qs_audit_params p = {
+        .writer_id = WRITER,
+        .conninfo = f->pg->sam_conninfo,
+        .hsm = hsm,
+        .checkpoint_every_records = every_records,
+        .checkpoint_every_seconds = every_seconds,
+    };
+    qs_audit *a = NULL;
+    qs_err r = qs_audit_start(&p, &a);
+    if (r != QS_OK)
+        fail_msg("qs_audit_start: %s", qs_err_name(r));
+    return a;
+}
+
+/* Checkpoints follow the commit that woke the caller: wait for the one at `seq`. */
+static void wait_checkpoint(qs_audit *a, uint64_t seq)
+{
+    qs_audit_stats st;
+    for (int i = 0; i < 500; i++) {
+        qs_audit_get_stats(a, &st);
+        if (st.checkpoint_seq == seq)
+            return;
+        usleep(10000);
+    }
+    fail_msg("no checkpoint at seq %llu (last at %llu)", (unsigned long long)seq,
+             (unsigned long long)st.checkpoint_seq);
+}
+
+/* The stored checkpoints' seqs, comma-separated ("" for none). */
+static char *checkpoint_seqs(fixture *f)
+{
+    char *v = qs_test_pg_query_value(f->su, "SELECT coalesce(string_agg(seq::text, ',' ORDER BY"
+                                            " seq), '') FROM qsign.audit_checkpoints");
+    return v;
+}
+
+static void expect_checkpoints(fixture *f, const char *want)
+{
+    char *got = checkpoint_seqs(f);
+    if (strcmp(got, want) != 0)
+        fail_msg("checkpoints at \"%s\", want \"%s\"", got, want);
+    free(got);
+}
+
+/* Every stored checkpoint verifies with the registered key, which is the HSM's audit key, and
+ * names its record's hash. */
+static void check_stored_checkpoints(fixture *f, size_t want_n)
+{
+    uint8_t *spki = NULL, *hsm_spki = NULL;
+    size_t spki_len = 0, hsm_spki_len = 0, n = 0;
+    qs_db_audit_checkpoint *cps = NULL;
+    assert_int_equal(qs_db_audit_writer_key(f->auditor, WRITER, &spki, &spki_len), QS_OK);
+    assert_non_null(spki);
+    assert_int_equal(qs_hsm_service_public_key(hsm, QS_HSM_AUDIT_SIGN, &hsm_spki, &hsm_spki_len),
+                     QS_OK);
+    assert_int_equal(spki_len, hsm_spki_len);
+    assert_memory_equal(spki, hsm_spki, spki_len);
+    assert_int_equal(qs_db_audit_checkpoint_page(f->auditor, WRITER, 0, 100, &cps, &n), QS_OK);
+    assert_int_equal(n, want_n);
+    for (size_t i = 0; i < n; i++) {
+        qs_audit_checkpoint cp;
+        qs_audit_checkpoint_from_db(WRITER, &cps[i], &cp);
+        assert_int_equal(qs_audit_checkpoint_verify(&cp, spki, spki_len), QS_OK);
+        qs_db_audit_row *rows = NULL;
+        size_t got = 0;
+        assert_int_equal(qs_db_audit_page(f->auditor, WRITER, cps[i].seq - 1, 1, &rows, &got),
+                         QS_OK);
+        assert_int_equal(got, 1);
+        assert_memory_equal(rows[0].record_hash, cps[i].head_hash, QS_AUDIT_HASH_LEN);
+        /* Signed after the record was made. */
+        assert_true(cps[i].time_us >= rows[0].event_time_us);
+        qs_db_audit_rows_free(rows, got);
+    }
+    free(cps);
+    free(spki);
+    free(hsm_spki);
+}
+
+static void test_checkpoints_every_records(void **state)
+{
+    fixture *f = *state;
+    qs_audit *a = start_writer_cp(f, 10, 0);
+    for (int i = 1; i <= 35; i++)
+        assert_int_equal(append1(a, "sad.issued", "{}"), (uint64_t)i);
+    wait_checkpoint(a, 30);
+    qs_audit_stats st;
+    qs_audit_get_stats(a, &st);
+    assert_int_equal(st.checkpoints, 3);
+    assert_int_equal(st.checkpoint_seq, 30);
+    assert_int_equal(st.failed_checkpoints, 0);
+    expect_checkpoints(f, "10,20,30");
+    /* A call of many events crosses the period: one checkpoint, at its end. */
+    qs_audit_event evs[25];
+    for (int k = 0; k < 25; k++)
+        evs[k] = (qs_audit_event){.event_type = "signature.created", .actor = "t"};
+    qs_audit_ref ref;
+    assert_int_equal(qs_audit_append_many(a, evs, 25, &ref), QS_OK);
+    wait_checkpoint(a, 60);
+    qs_audit_get_stats(a, &st);
+    assert_int_equal(st.checkpoints, 4);
+    qs_audit_stop(a);
+    expect_checkpoints(f, "10,20,30,60");
+    check_stored_checkpoints(f, 4);
+    expect_intact(f, WRITER, 60);
+
+    /* A restart with nothing new adds nothing; one new record gets the stop checkpoint. */
+    a = start_writer_cp(f, 10, 0);
+    qs_audit_get_stats(a, &st);
+    assert_int_equal(st.checkpoint_seq, 60);
+    qs_audit_stop(a);
+    expect_checkpoints(f, "10,20,30,60");
+    a = start_writer(f, WRITER, 0);
+    assert_int_equal(append1(a, "sad.issued", "{}"), 61);
+    qs_audit_stop(a);
+    expect_checkpoints(f, "10,20,30,60,61");
+    check_stored_checkpoints(f, 5);
+}
+
+static void test_checkpoints_every_seconds(void **state)
+{
+    fixture *f = *state;
+    qs_audit *a = start_writer_cp(f, 0, 1);
+    for (int i = 1; i <= 3; i++)
+        assert_int_equal(append1(a, "sad.issued", "{}"), (uint64_t)i);
+    /* The writer is idle now; it wakes up for the checkpoint. */
+    qs_audit_stats st;
+    for (int i = 0; i < 300; i++) {
+        qs_audit_get_stats(a, &st);
+        if (st.checkpoints > 0)
+            break;
+        usleep(10000);
+    }
+    assert_int_equal(st.checkpoints, 1);
+    assert_int_equal(st.checkpoint_seq, 3);
+    /* No new record, no new checkpoint. */
+    usleep(1500000);
+    qs_audit_get_stats(a, &st);
+    assert_int_equal(st.checkpoints, 1);
+    qs_audit_stop(a);
+    expect_checkpoints(f, "3");
+    check_stored_checkpoints(f, 1);
+}
+
+/* A checkpoint that fails fails no append, and is made again later. */
+static void test_checkpoint_failure_spares_appends(void **state)
+{
+    fixture *f = *state;
+    qs_audit *a = start_writer_cp(f, 2, 0);
+    qs_test_pg_exec_ok(f->su, "REVOKE INSERT ON qsign.audit_checkpoints FROM qsign_sam");
+    for (int i = 1; i <= 6; i++)
+        assert_int_equal(append1(a, "sad.issued", "{}"), (uint64_t)i);
+    qs_audit_stats st;
+    for (int i = 0; i < 500; i++) {
+        qs_audit_get_stats(a, &st);
+        if (st.failed_checkpoints > 0)
+            break;
+        usleep(10000);
+    }
+    assert_int_equal(st.checkpoints, 0);
+    assert_true(st.failed_checkpoints >= 1);
+    assert_int_equal(st.failed_batches, 0);
+    qs_test_pg_exec_ok(f->su, "GRANT INSERT ON qsign.audit_checkpoints TO qsign_sam");
+    /* After the retry pause, the next batch brings the checkpoint. */
+    usleep(1100000);
+    assert_int_equal(append1(a, "sad.issued", "{}"), 7);
+    wait_checkpoint(a, 7);
+    qs_audit_get_stats(a, &st);
+    assert_int_equal(st.checkpoints, 1);
+    qs_audit_stop(a);
+    expect_checkpoints(f, "7");
+    expect_intact(f, WRITER, 7);
+}
+
+/* The writer will not extend a chain cut short below its last checkpoint, nor sign with another
+ * key than the one registered. */
+static void test_checkpoint_guards_writer(void **state)
+{
+    fixture *f = *state;
+    make_chain(f, 10);
+    expect_checkpoints(f, "10");
+    tamper(f, "DELETE FROM qsign.audit_log WHERE seq > 8");
+    assert_int_equal(try_start(f, WRITER), QS_ERR_MAC);
+    findings want = {.n = 1, .seq = {10}, .problem = {QS_AUDIT_TRUNCATED}};
+    expect_findings(f, &want, 1, 1);
+
+    /* Another writer whose registered key is not this HSM's. */
+    qs_test_pg_exec_ok(f->su, "INSERT INTO qsign.audit_writers (writer_id, mac_key_label,"
+                              " checkpoint_spki) VALUES ('other-key', 'qsign-record-mac',"
+                              " decode(repeat('30', 91), 'hex'))");
+    assert_int_equal(try_start(f, "other-key"), QS_ERR_CONFIG);
+    /* A writer from before checkpoints (no key yet) gets this HSM's key at start. */
+    qs_test_pg_exec_ok(f->su, "INSERT INTO qsign.audit_writers (writer_id, mac_key_label)"
+                              " VALUES ('old-writer', 'qsign-record-mac')");
+    assert_int_equal(try_start(f, "old-writer"), QS_OK);
+    char *same = qs_test_pg_query_value(
+        f->su, "SELECT (SELECT checkpoint_spki FROM qsign.audit_writers WHERE writer_id ="
+               " 'old-writer') = (SELECT checkpoint_spki FROM qsign.audit_writers WHERE"
+               " writer_id = 'sam-test-1')");
+    assert_string_equal(same, "t");
+    free(same);
+}
+
 /* ---- encoding details that need the HSM or the server -------------------------------------- */
 
 /* record_mac is the HMAC of exactly "qsign-audit-mac-v1" || record_hash. */
@@ -1270,6 +1479,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tamper_forged_insert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_durable_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints_every_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints_every_seconds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_failure_spares_appends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_guards_writer, setup, teardown),
         cmocka_unit_test(test_mac_input),
         cmocka_unit_test_setup_teardown(test_details_check_matches_server, setup, teardown),
     };

@@ -4,6 +4,8 @@
  * a refusal for another reason cannot pass for a privilege check.  The audit log refuses
  * UPDATE, DELETE and TRUNCATE even to its owner and the superuser; CHECK constraints refuse
  * wrong lengths; the chain trigger refuses a record that does not extend its writer's chain.
+ * Audit checkpoints likewise: only the SAM inserts them, nobody changes or removes them, each
+ * names the stored record at its seq; a writer's checkpoint key is set once, by the SAM.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -540,6 +542,94 @@ static void test_audit_chain_trigger(void **state)
     catalog_is(f, "SELECT count(*) FROM qsign.audit_log", "4");
 }
 
+/* ---- audit checkpoints and the writers' keys ---------------------------------------------- */
+
+#define CP_ROW(seq, head, sig)                                                                     \
+    "INSERT INTO qsign.audit_checkpoints (writer_id, seq, head_hash, checkpoint_time,"             \
+    " signature) VALUES ('sam-1', " seq ", " head ", now(), " sig ")"
+#define SIG70 HEX("30", 70)
+
+static void test_audit_checkpoints(void **state)
+{
+    fixture *f = *state;
+    /* No checkpoint before the writer has a key. */
+    check_refuses(f->sam, CP_ROW("1", HEX("a1", 32), SIG70));
+
+    /* Only the SAM sets a writer's key, and only once. */
+    refused(f->api, "UPDATE qsign.audit_writers SET checkpoint_spki = " HEX("30", 91));
+    refused(f->audit, "UPDATE qsign.audit_writers SET checkpoint_spki = " HEX("30", 91));
+    allowed(f->sam, "UPDATE qsign.audit_writers SET checkpoint_spki = " HEX(
+                        "30", 91) " WHERE writer_id = 'sam-1' AND checkpoint_spki IS NULL");
+    result_is(f->sam,
+              "UPDATE qsign.audit_writers SET checkpoint_spki = " HEX(
+                  "31", 91) " WHERE writer_id = 'sam-1'",
+              QS_ERR_DB_PERMISSION, "42501");
+    result_is(f->sam, "UPDATE qsign.audit_writers SET checkpoint_spki = NULL", QS_ERR_DB_PERMISSION,
+              "42501");
+    refused(f->sam, "UPDATE qsign.audit_writers SET mac_key_label = 'other'");
+    for (int i = 0; i < 2; i++) {
+        qs_db *who = i == 0 ? f->owner : f->super;
+        result_is(who, "UPDATE qsign.audit_writers SET checkpoint_spki = " HEX("31", 91),
+                  QS_ERR_DB_PERMISSION, "42501");
+        result_is(who, "UPDATE qsign.audit_writers SET description = 'changed'",
+                  QS_ERR_DB_PERMISSION, "42501");
+        result_is(who, "DELETE FROM qsign.audit_writers WHERE writer_id = 'nobody'",
+                  QS_ERR_DB_PERMISSION, "42501");
+    }
+    catalog_is(f,
+               "SELECT encode(checkpoint_spki, 'hex') = repeat('30', 91) FROM"
+               " qsign.audit_writers WHERE writer_id = 'sam-1'",
+               "t");
+    /* The key column is the only one qsign_sam may update. */
+    catalog_is(f,
+               "SELECT string_agg(attname, ',') FROM pg_attribute WHERE attrelid ="
+               " 'qsign.audit_writers'::regclass AND attnum > 0 AND"
+               " has_column_privilege('qsign_sam', attrelid, attnum, 'UPDATE')",
+               "checkpoint_spki");
+
+    /* A checkpoint names the stored record at its seq, beyond the previous checkpoint. */
+    check_refuses(f->sam, CP_ROW("1", HEX("a2", 32), SIG70));
+    check_refuses(f->sam, CP_ROW("2", HEX("a1", 32), SIG70));
+    check_refuses(f->sam, CP_ROW("1", HEX("a1", 31), SIG70));
+    check_refuses(f->sam, CP_ROW("1", HEX("a1", 32), HEX("30", 73)));
+    check_refuses(f->sam, CP_ROW("0", HEX("a1", 32), SIG70));
+    refused(f->api, CP_ROW("1", HEX("a1", 32), SIG70));
+    refused(f->audit, CP_ROW("1", HEX("a1", 32), SIG70));
+    allowed(f->sam, CP_ROW("1", HEX("a1", 32), SIG70));
+    check_refuses(f->sam, CP_ROW("1", HEX("a1", 32), SIG70));
+
+    /* Read by the SAM and the auditor; not by qsignd. */
+    allowed(f->sam, "SELECT * FROM qsign.audit_checkpoints");
+    allowed(f->audit, "SELECT * FROM qsign.audit_checkpoints");
+    refused(f->api, "SELECT * FROM qsign.audit_checkpoints");
+
+    /* Nobody changes or removes one: the roles lack the privilege, the owner and the superuser
+     * meet the trigger. */
+    qs_db *roles[] = {f->api, f->sam, f->audit};
+    for (size_t i = 0; i < 3; i++) {
+        refused(roles[i], "UPDATE qsign.audit_checkpoints SET signature = " SIG70);
+        refused(roles[i], "DELETE FROM qsign.audit_checkpoints");
+        refused(roles[i], "TRUNCATE qsign.audit_checkpoints");
+    }
+    qs_db *who[] = {f->owner, f->super};
+    const char *names[] = {"qsign_owner", "superuser"};
+    for (size_t i = 0; i < 2; i++) {
+        expect_append_only(who[i], names[i], "UPDATE qsign.audit_checkpoints SET seq = 5");
+        expect_append_only(who[i], names[i], "DELETE FROM qsign.audit_checkpoints");
+        expect_append_only(who[i], names[i], "DELETE FROM qsign.audit_checkpoints WHERE false");
+        expect_append_only(who[i], names[i], "TRUNCATE qsign.audit_checkpoints");
+    }
+    catalog_is(f, "SELECT count(*) FROM qsign.audit_checkpoints", "1");
+    catalog_is(f,
+               "SELECT count(*) FROM unnest(ARRAY['qsign_api', 'qsign_sam', 'qsign_audit']) r,"
+               " unnest(ARRAY['UPDATE', 'DELETE', 'TRUNCATE']) p"
+               " WHERE has_table_privilege(r, 'qsign.audit_checkpoints', p)"
+               " OR (p = 'UPDATE' AND has_any_column_privilege(r, 'qsign.audit_checkpoints', p))",
+               "0");
+}
+#undef CP_ROW
+#undef SIG70
+
 /* ---- nobody but the owner creates objects ------------------------------------------------ */
 
 static void test_no_role_creates(void **state)
@@ -771,6 +861,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_audit_log_trigger_refuses_owner_and_superuser, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_audit_chain_trigger, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_checkpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_role_creates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_constraints, setup, teardown),
     };

@@ -1,8 +1,10 @@
 /*
  * Service keys on a real SoftHSM token: `qsignctl hsm init` creates them once and never
  * replaces them; they survive closing and reopening (same HMAC, old ciphertext decrypts, old
- * blobs unwrap); HMAC and AES-GCM refuse any change; open fails clearly for a wrong PIN, an
- * unknown token, a missing, ambiguous or unsafe service key.
+ * blobs unwrap); HMAC and AES-GCM refuse any change; the audit signing key signs digests that
+ * its public key verifies and gives nothing else away; open fails clearly for a wrong PIN, an
+ * unknown token, a missing, ambiguous or unsafe service key; a token made before the audit key
+ * existed gets it from the next init, and half a key pair is refused, never completed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +19,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "cli/cli.h"
 #include "hsm/hsm.h"
@@ -519,6 +524,166 @@ static void test_missing_key(void **state)
     qs_hsm_close(h);
 }
 
+/* A DER SubjectPublicKeyInfo as an OpenSSL key. */
+static EVP_PKEY *pkey_of(const uint8_t *spki, size_t len)
+{
+    const uint8_t *p = spki;
+    EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)len);
+    assert_non_null(k);
+    assert_ptr_equal(p, spki + len);
+    return k;
+}
+
+static int verify_digest(EVP_PKEY *k, const uint8_t *digest, const uint8_t *sig, size_t sig_len)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(k, NULL);
+    assert_non_null(ctx);
+    assert_int_equal(EVP_PKEY_verify_init(ctx), 1);
+    int ok = EVP_PKEY_verify(ctx, sig, sig_len, digest, QS_SHA256_LEN);
+    EVP_PKEY_CTX_free(ctx);
+    return ok;
+}
+
+static void test_audit_sign_key(void **state)
+{
+    qs_hsm_params p;
+    params(&p);
+    qs_hsm *h = NULL;
+    qs_hsm_session *s = NULL;
+    assert_int_equal(qs_hsm_open(&p, &h), QS_OK);
+    assert_int_equal(qs_hsm_session_open(h, &s), QS_OK);
+
+    uint8_t *spki = NULL, digest[QS_SHA256_LEN], sig[QS_HSM_SERVICE_SIG_MAX];
+    size_t spki_len = 0, sig_len = sizeof sig;
+    assert_int_equal(qs_hsm_service_public_key(h, QS_HSM_AUDIT_SIGN, &spki, &spki_len), QS_OK);
+    EVP_PKEY *k = pkey_of(spki, spki_len);
+    assert_true(EVP_PKEY_is_a(k, "EC"));
+    assert_int_equal(EVP_PKEY_get_bits(k), 256);
+
+    qs_random(digest, sizeof digest);
+    assert_int_equal(
+        qs_hsm_service_sign(s, QS_HSM_AUDIT_SIGN, digest, sizeof digest, sig, &sig_len), QS_OK);
+    assert_true(sig_len >= 8 && sig_len <= QS_HSM_SERVICE_SIG_MAX);
+    assert_int_equal(sig[0], 0x30); /* DER SEQUENCE */
+    assert_int_equal(verify_digest(k, digest, sig, sig_len), 1);
+    /* Another digest, a changed signature: refused. */
+    digest[0] ^= 1;
+    assert_int_equal(verify_digest(k, digest, sig, sig_len), 0);
+    digest[0] ^= 1;
+    sig[sig_len - 1] ^= 1;
+    assert_int_equal(verify_digest(k, digest, sig, sig_len), 0);
+
+    /* Only the audit key signs, only 32-byte digests, only into room enough. */
+    sig_len = sizeof sig;
+    assert_int_equal(
+        qs_hsm_service_sign(s, QS_HSM_RECORD_MAC, digest, sizeof digest, sig, &sig_len),
+        QS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(sig_len, 0);
+    sig_len = sizeof sig;
+    assert_int_equal(qs_hsm_service_sign(s, QS_HSM_AUDIT_SIGN, digest, 31, sig, &sig_len),
+                     QS_ERR_INVALID_ARGUMENT);
+    sig_len = QS_HSM_SERVICE_SIG_MAX - 1;
+    assert_int_equal(
+        qs_hsm_service_sign(s, QS_HSM_AUDIT_SIGN, digest, sizeof digest, sig, &sig_len),
+        QS_ERR_INVALID_ARGUMENT);
+    uint8_t mac[QS_HSM_HMAC_LEN], *none = (uint8_t *)&none;
+    size_t none_len = 5;
+    assert_int_equal(qs_hsm_hmac(s, QS_HSM_AUDIT_SIGN, digest, sizeof digest, mac),
+                     QS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(qs_hsm_service_public_key(h, QS_HSM_PEPPER, &none, &none_len),
+                     QS_ERR_INVALID_ARGUMENT);
+    assert_null(none);
+    assert_int_equal(none_len, 0);
+
+    /* The private half gives nothing away and signs only; the public half is readable. */
+    CK_FUNCTION_LIST *fn = qs_hsm_p11(h);
+    CK_SESSION_HANDLE hs = qs_hsm_session_handle(s);
+    CK_OBJECT_HANDLE priv = qs_hsm_service_key_handle(h, QS_HSM_AUDIT_SIGN);
+    uint8_t value[64];
+    CK_ATTRIBUTE va = {CKA_VALUE, value, sizeof value};
+    assert_int_equal(fn->C_GetAttributeValue(hs, priv, &va, 1), CKR_ATTRIBUTE_SENSITIVE);
+    CK_BBOOL extractable = CK_TRUE, decrypt = CK_TRUE, derive = CK_TRUE, modifiable = CK_TRUE;
+    CK_ATTRIBUTE fa[] = {{CKA_EXTRACTABLE, &extractable, 1},
+                         {CKA_DECRYPT, &decrypt, 1},
+                         {CKA_DERIVE, &derive, 1},
+                         {CKA_MODIFIABLE, &modifiable, 1}};
+    assert_int_equal(fn->C_GetAttributeValue(hs, priv, fa, 4), CKR_OK);
+    assert_false(extractable || decrypt || derive || modifiable);
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE make_extractable = {CKA_EXTRACTABLE, &yes, sizeof yes};
+    assert_int_not_equal(fn->C_SetAttributeValue(hs, priv, &make_extractable, 1), CKR_OK);
+    /* Not wrappable, not even by the KEK. */
+    CK_MECHANISM wrap = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+    uint8_t blob[512];
+    CK_ULONG blob_len = sizeof blob;
+    assert_int_not_equal(
+        fn->C_WrapKey(hs, &wrap, qs_hsm_service_key_handle(h, QS_HSM_KEK), priv, blob, &blob_len),
+        CKR_OK);
+
+    free(spki);
+    EVP_PKEY_free(k);
+    qs_hsm_session_close(s);
+    qs_hsm_close(h);
+}
+
+/* A token made before the audit key existed: status says so, open refuses, init adds just it. */
+static void test_audit_key_added_to_old_token(void **state)
+{
+    char out[4096];
+    raw r;
+    CK_ULONG n;
+    qs_hsm_params p;
+    qs_hsm_service_report rep, before;
+    qs_hsm *h = (qs_hsm *)&h;
+    params(&p);
+    assert_int_equal(qs_hsm_service_key_status(&p, &before), QS_OK);
+
+    /* Half a pair first: refused, and init does not complete it. */
+    raw_begin(&r);
+    CK_OBJECT_HANDLE pub = raw_find_class(&r, "qsign-audit-sign", CKO_PUBLIC_KEY, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(r.fn->C_DestroyObject(r.s, pub), CKR_OK);
+    raw_end(&r);
+    assert_int_equal(qs_hsm_open(&p, &h), QS_ERR_HSM_KEY_POLICY);
+    assert_int_equal(qs_hsm_service_key_status(&p, &rep), QS_OK);
+    assert_int_equal(rep.state[QS_HSM_AUDIT_SIGN], QS_HSM_KEY_BAD);
+    assert_int_equal(run_ctl("init", out, sizeof out), 1);
+    expect_line(out, "qsign-audit-sign", "unusable");
+    raw_begin(&r);
+    raw_find_class(&r, "qsign-audit-sign", CKO_PUBLIC_KEY, &n);
+    assert_int_equal(n, 0);
+
+    /* No pair at all, as on a token from before. */
+    CK_OBJECT_HANDLE priv = raw_find(&r, "qsign-audit-sign", &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(r.fn->C_DestroyObject(r.s, priv), CKR_OK);
+    raw_end(&r);
+    assert_int_equal(qs_hsm_open(&p, &h), QS_ERR_HSM_KEY_NOT_FOUND);
+    assert_null(h);
+    assert_int_equal(run_ctl("status", out, sizeof out), 1);
+    expect_line(out, "qsign-audit-sign", "missing");
+    expect_line(out, "qsign-record-mac", "present");
+
+    assert_int_equal(run_ctl("init", out, sizeof out), 0);
+    expect_line(out, "qsign-audit-sign", "created");
+    expect_line(out, "qsign-kek", "exists");
+    expect_line(out, "qsign-record-mac", "exists");
+    assert_int_equal(qs_hsm_service_key_status(&p, &rep), QS_OK);
+    for (unsigned k = 0; k < QS_HSM_SERVICE_KEY_COUNT; k++) {
+        assert_int_equal(rep.state[k], QS_HSM_KEY_EXISTS);
+        if (k == QS_HSM_AUDIT_SIGN)
+            assert_string_not_equal(rep.id_hex[k], before.id_hex[k]);
+        else
+            assert_string_equal(rep.id_hex[k], before.id_hex[k]);
+    }
+    raw_begin(&r);
+    raw_find(&r, "qsign-audit-sign", &n);
+    assert_int_equal(n, 2);
+    raw_end(&r);
+    assert_int_equal(qs_hsm_open(&p, &h), QS_OK);
+    qs_hsm_close(h);
+}
+
 /* A second object with a service key's label, or a look-alike key with unsafe attributes, is
  * refused and never silently replaced. */
 static void test_ambiguous_and_unsafe_keys(void **state)
@@ -612,6 +777,8 @@ int main(void)
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_second_instance),
         cmocka_unit_test(test_missing_key),
+        cmocka_unit_test(test_audit_sign_key),
+        cmocka_unit_test(test_audit_key_added_to_old_token),
         cmocka_unit_test(test_ambiguous_and_unsafe_keys),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -4,6 +4,9 @@
  * docs/audit-log.md too), the one-field-changes-the-hash property, and the input checks that
  * keep a malformed event out of a shared batch: UTF-8, writer ids, event types, actors and the
  * JSON object check (PostgreSQL's own verdicts are compared in tests/integration/test_audit.c).
+ * Checkpoints: the statement against known answers (computed the same way), a signature made
+ * by the openssl command line over the vector's digest, and the export line format; the RFC 3339
+ * times of the text forms.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -364,7 +367,264 @@ static void test_problem_names(void **state)
     assert_string_equal(qs_audit_problem_name(QS_AUDIT_BAD_LINK), "bad-link");
     assert_string_equal(qs_audit_problem_name(QS_AUDIT_BAD_HASH), "bad-hash");
     assert_string_equal(qs_audit_problem_name(QS_AUDIT_BAD_MAC), "bad-mac");
+    assert_string_equal(qs_audit_problem_name(QS_AUDIT_BAD_CHECKPOINT), "bad-checkpoint");
+    assert_string_equal(qs_audit_problem_name(QS_AUDIT_CHECKPOINT_MISMATCH), "checkpoint-mismatch");
+    assert_string_equal(qs_audit_problem_name(QS_AUDIT_TRUNCATED), "truncated");
+    assert_string_equal(qs_audit_problem_name(QS_AUDIT_KEY_MISMATCH), "checkpoint-key");
     assert_string_equal(qs_audit_problem_name((qs_audit_problem)99), "?");
+}
+
+/* ---- checkpoints -------------------------------------------------------------------------- */
+
+static void unhex(const char *h, uint8_t *out, size_t n)
+{
+    assert_int_equal(strlen(h), 2 * n);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(sscanf(h + 2 * i, "%2hhx", &out[i]), 1);
+}
+
+/* Checkpoint vector 1 (docs/audit-log.md): writer sam-1, seq 42, head_hash 32 bytes ca, time
+ * 1700000000123456. */
+#define CP1_ENC                                                                                    \
+    "00000019717369676e2d61756469742d636865636b706f696e742d76310000000573616d2d31000000000000"     \
+    "002acacacacacacacacacacacacacacacacacacacacacacacacacacacacacacacaca00060a2418202240"
+#define CP1_DIGEST "bcfb5a435e2f281b2952c4c6eff21e5e4db748b3d93d4766a72810060392a430"
+/* Checkpoint vector 2: writer w, seq 1, head_hash 32 zero bytes, time -1. */
+#define CP2_DIGEST "81842a5713ca28bff0f37702b7a8df6e71c90feb951c13a8fbe9cbaad5344fa6"
+/* A P-256 key made with `openssl genpkey` and its signature (`openssl pkeyutl -sign`) over
+ * CP1_DIGEST. */
+#define CP1_SPKI                                                                                   \
+    "3059301306072a8648ce3d020106082a8648ce3d03010703420004df3cf16234790cfd5764e98091dcc64959"     \
+    "6af43aa45194a590e7c0ffef9f1c743d719501fde06a3e893b87e930d948786d8f12e156bbb0bb126bbdbbdf"     \
+    "5824c9"
+#define CP1_SIG                                                                                    \
+    "304502201d6ce4167bd0193cd75ff28645bfe14755fb4de193dcd4556b922fafa75e4034022100ece3308fab"     \
+    "f675eb2109405bd5caa0c527c56f161c2f7469d07afafba4c3d62b"
+
+static qs_audit_checkpoint cp_vector1(void)
+{
+    qs_audit_checkpoint cp = {
+        .writer_id = "sam-1", .seq = 42, .time_us = INT64_C(1700000000123456)};
+    memset(cp.head_hash, 0xca, sizeof cp.head_hash);
+    cp.signature_len = (sizeof CP1_SIG - 1) / 2;
+    unhex(CP1_SIG, cp.signature, cp.signature_len);
+    return cp;
+}
+
+static void test_checkpoint_statement(void **state)
+{
+    (void)state;
+    qs_audit_checkpoint cp = cp_vector1();
+    uint8_t enc[QS_AUDIT_CHECKPOINT_ENC_MAX], d[QS_AUDIT_HASH_LEN];
+    char got[2 * QS_AUDIT_CHECKPOINT_ENC_MAX + 1];
+    size_t len = 0;
+    assert_int_equal(qs_audit_checkpoint_encode(&cp, enc, &len), QS_OK);
+    assert_int_equal(len, 86);
+    hex(enc, len, got);
+    assert_string_equal(got, CP1_ENC);
+    assert_int_equal(qs_audit_checkpoint_digest(&cp, d), QS_OK);
+    hex(d, sizeof d, got);
+    assert_string_equal(got, CP1_DIGEST);
+
+    qs_audit_checkpoint cp2 = {.writer_id = "w", .seq = 1, .time_us = -1};
+    assert_int_equal(qs_audit_checkpoint_digest(&cp2, d), QS_OK);
+    hex(d, sizeof d, got);
+    assert_string_equal(got, CP2_DIGEST);
+
+    /* Every field counts; the signature does not. */
+    uint8_t base[QS_AUDIT_HASH_LEN], other[QS_AUDIT_HASH_LEN];
+    assert_int_equal(qs_audit_checkpoint_digest(&cp, base), QS_OK);
+    qs_audit_checkpoint c = cp;
+    c.seq++;
+    assert_int_equal(qs_audit_checkpoint_digest(&c, other), QS_OK);
+    assert_memory_not_equal(base, other, sizeof base);
+    c = cp;
+    c.head_hash[31] ^= 1;
+    assert_int_equal(qs_audit_checkpoint_digest(&c, other), QS_OK);
+    assert_memory_not_equal(base, other, sizeof base);
+    c = cp;
+    c.time_us++;
+    assert_int_equal(qs_audit_checkpoint_digest(&c, other), QS_OK);
+    assert_memory_not_equal(base, other, sizeof base);
+    c = cp;
+    memcpy(c.writer_id, "sam-2", 6);
+    assert_int_equal(qs_audit_checkpoint_digest(&c, other), QS_OK);
+    assert_memory_not_equal(base, other, sizeof base);
+    c = cp;
+    c.signature[5] ^= 1;
+    assert_int_equal(qs_audit_checkpoint_digest(&c, other), QS_OK);
+    assert_memory_equal(base, other, sizeof base);
+    /* Refused: seq 0, a bad writer id. */
+    c = cp;
+    c.seq = 0;
+    assert_int_equal(qs_audit_checkpoint_digest(&c, other), QS_ERR_INVALID_ARGUMENT);
+    c = cp;
+    memcpy(c.writer_id, "-x", 3);
+    assert_int_equal(qs_audit_checkpoint_digest(&c, other), QS_ERR_INVALID_ARGUMENT);
+}
+
+static void test_checkpoint_signature(void **state)
+{
+    (void)state;
+    qs_audit_checkpoint cp = cp_vector1();
+    uint8_t spki[128];
+    size_t spki_len = (sizeof CP1_SPKI - 1) / 2;
+    unhex(CP1_SPKI, spki, spki_len);
+    assert_int_equal(qs_audit_checkpoint_verify(&cp, spki, spki_len), QS_OK);
+    /* Any change to the statement or the signature. */
+    qs_audit_checkpoint c = cp;
+    c.seq = 43;
+    assert_int_equal(qs_audit_checkpoint_verify(&c, spki, spki_len), QS_ERR_MAC);
+    c = cp;
+    c.time_us--;
+    assert_int_equal(qs_audit_checkpoint_verify(&c, spki, spki_len), QS_ERR_MAC);
+    c = cp;
+    c.signature[c.signature_len - 1] ^= 1;
+    assert_int_equal(qs_audit_checkpoint_verify(&c, spki, spki_len), QS_ERR_MAC);
+    c = cp;
+    c.signature_len--;
+    assert_int_equal(qs_audit_checkpoint_verify(&c, spki, spki_len), QS_ERR_MAC);
+    c = cp;
+    c.signature_len = 0;
+    assert_int_equal(qs_audit_checkpoint_verify(&c, spki, spki_len), QS_ERR_MAC);
+    /* Not a P-256 key, or trailing bytes. */
+    assert_int_equal(qs_audit_checkpoint_verify(&cp, spki, spki_len - 1), QS_ERR_PARSE);
+    spki[spki_len] = 0;
+    assert_int_equal(qs_audit_checkpoint_verify(&cp, spki, spki_len + 1), QS_ERR_PARSE);
+    assert_int_equal(qs_audit_checkpoint_verify(&cp, NULL, 0), QS_ERR_PARSE);
+}
+
+static void test_checkpoint_export_line(void **state)
+{
+    (void)state;
+    qs_audit_checkpoint cp = cp_vector1(), back;
+    uint8_t spki[128], *got_spki = NULL;
+    size_t spki_len = (sizeof CP1_SPKI - 1) / 2, got_len = 0;
+    unhex(CP1_SPKI, spki, spki_len);
+    char *line = NULL;
+    assert_int_equal(qs_audit_checkpoint_to_json(&cp, spki, spki_len, &line), QS_OK);
+    assert_non_null(strstr(line, "{\"writer\":\"sam-1\",\"seq\":42,\"head_hash\":\"caca"));
+    assert_non_null(strstr(line, "\"time\":\"2023-11-14T22:13:20.123456Z\",\"signature\":\"MEUC"));
+    assert_null(strchr(line, '\n'));
+    assert_int_equal(qs_audit_checkpoint_from_json(line, &back, &got_spki, &got_len), QS_OK);
+    assert_memory_equal(&back, &cp, sizeof cp);
+    assert_int_equal(got_len, spki_len);
+    assert_memory_equal(got_spki, spki, spki_len);
+    free(got_spki);
+
+    /* Anything else is refused. */
+    const char *bad[] = {
+        "",
+        "[]",
+        "{\"writer\":\"sam-1\"}",
+        "{\"writer\":\"sam-1\",\"seq\":42,\"head_hash\":\"" CP1_DIGEST "\",\"time\":"
+        "\"2023-11-14T22:13:20Z\",\"signature\":\"MEUC\",\"spki\":\"MFkw\",\"extra\":1}",
+        "{\"writer\":\"sam-1\",\"seq\":0,\"head_hash\":\"" CP1_DIGEST "\",\"time\":"
+        "\"2023-11-14T22:13:20Z\",\"signature\":\"MEUC\",\"spki\":\"MFkw\"}",
+        "{\"writer\":\"sam-1\",\"seq\":1,\"head_hash\":\"" CP1_DIGEST "00\",\"time\":"
+        "\"2023-11-14T22:13:20Z\",\"signature\":\"MEUC\",\"spki\":\"MFkw\"}",
+        "{\"writer\":\"sam-1\",\"seq\":1,\"head_hash\":\"" CP1_DIGEST "\",\"time\":"
+        "\"yesterday\",\"signature\":\"MEUC\",\"spki\":\"MFkw\"}",
+        "{\"writer\":\"sam-1\",\"seq\":1,\"head_hash\":\"" CP1_DIGEST "\",\"time\":"
+        "\"2023-11-14T22:13:20Z\",\"signature\":\"!!\",\"spki\":\"MFkw\"}",
+        "{\"writer\":\"bad id\",\"seq\":1,\"head_hash\":\"" CP1_DIGEST "\",\"time\":"
+        "\"2023-11-14T22:13:20Z\",\"signature\":\"MEUC\",\"spki\":\"MFkw\"}",
+        "{\"writer\":\"sam-1\",\"writer\":\"sam-1\",\"seq\":1,\"head_hash\":\"" CP1_DIGEST
+        "\",\"time\":\"2023-11-14T22:13:20Z\",\"signature\":\"MEUC\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        got_spki = (uint8_t *)&got_spki;
+        if (qs_audit_checkpoint_from_json(bad[i], &back, &got_spki, &got_len) != QS_ERR_PARSE)
+            fail_msg("accepted: %s", bad[i]);
+        assert_null(got_spki);
+        assert_int_equal(got_len, 0);
+    }
+    /* The same line with one field set right parses (the cases above fail for their one
+     * fault). */
+    const char *good = "{\"writer\":\"sam-1\",\"seq\":1,\"head_hash\":\"" CP1_DIGEST
+                       "\",\"time\":\"2023-11-14T22:13:20Z\",\"signature\":\"MEUC\",\"spki\":"
+                       "\"MFkw\"}";
+    assert_int_equal(qs_audit_checkpoint_from_json(good, &back, &got_spki, &got_len), QS_OK);
+    free(got_spki);
+    free(line);
+}
+
+static void test_times(void **state)
+{
+    (void)state;
+    char buf[QS_AUDIT_TIME_LEN + 1];
+    int64_t us;
+    struct {
+        int64_t us;
+        const char *text;
+    } known[] = {
+        {0, "1970-01-01T00:00:00.000000Z"},
+        {-1, "1969-12-31T23:59:59.999999Z"},
+        {INT64_C(1700000000123456), "2023-11-14T22:13:20.123456Z"},
+        {INT64_C(951782400000000), "2000-02-29T00:00:00.000000Z"},
+        {INT64_C(253402300799999999), "9999-12-31T23:59:59.999999Z"},
+        {INT64_C(-62135596800000000), "0001-01-01T00:00:00.000000Z"},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        assert_true(qs_audit_time_format(known[i].us, buf));
+        assert_string_equal(buf, known[i].text);
+        assert_true(qs_audit_time_parse(known[i].text, &us));
+        assert_int_equal(us, known[i].us);
+    }
+    assert_false(qs_audit_time_format(INT64_C(253402300800000000), buf));
+    assert_false(qs_audit_time_format(INT64_C(-62135596800000001), buf));
+
+    struct {
+        const char *text;
+        int64_t us;
+    } parsed[] = {
+        {"2023-11-14", INT64_C(1699920000000000)},
+        {"2023-11-14T22:13:20Z", INT64_C(1700000000000000)},
+        {"2023-11-14t22:13:20z", INT64_C(1700000000000000)},
+        {"2023-11-14 22:13:20.5Z", INT64_C(1700000000500000)},
+        {"2023-11-14T23:13:20.123456+01:00", INT64_C(1700000000123456)},
+        {"2023-11-14T20:43:20-01:30", INT64_C(1700000000000000)},
+        {"2024-02-29T00:00:00Z", INT64_C(1709164800000000)},
+    };
+    for (size_t i = 0; i < sizeof parsed / sizeof parsed[0]; i++) {
+        if (!qs_audit_time_parse(parsed[i].text, &us) || us != parsed[i].us)
+            fail_msg("%s: %lld", parsed[i].text, (long long)us);
+    }
+    const char *bad[] = {"",
+                         "2023",
+                         "2023-11-14T22:13:20",
+                         "2023-11-14T22:13Z",
+                         "2023-13-01",
+                         "2023-02-29",
+                         "2023-11-31",
+                         "0000-01-01",
+                         "2023-11-14T24:00:00Z",
+                         "2023-11-14T22:60:00Z",
+                         "2023-11-14T22:13:60Z",
+                         "2023-11-14T22:13:20.Z",
+                         "2023-11-14T22:13:20.1234567Z",
+                         "2023-11-14T22:13:20+0100",
+                         "2023-11-14T22:13:20Z ",
+                         " 2023-11-14",
+                         "2023-11-14T22:13:20+24:00",
+                         "yesterday",
+                         NULL};
+    for (size_t i = 0; bad[i] != NULL; i++) {
+        if (qs_audit_time_parse(bad[i], &us))
+            fail_msg("accepted: \"%s\"", bad[i]);
+    }
+    assert_false(qs_audit_time_parse(NULL, &us));
+
+    uint8_t u[QS_AUDIT_UUID_LEN];
+    char text[37];
+    assert_true(qs_audit_uuid_parse("00112233-4455-6677-8899-AABBCCDDEEFF", u));
+    assert_memory_equal(u, uid, sizeof u);
+    qs_audit_uuid_text(u, text);
+    assert_string_equal(text, "00112233-4455-6677-8899-aabbccddeeff");
+    assert_false(qs_audit_uuid_parse("00112233445566778899aabbccddeeff", u));
+    assert_false(qs_audit_uuid_parse("00112233-4455-6677-8899-aabbccddeef", u));
+    assert_false(qs_audit_uuid_parse("00112233-4455-6677-8899-aabbccddeefg", u));
+    assert_false(qs_audit_uuid_parse("0011223-34455-6677-8899-aabbccddeeff", u));
 }
 
 int main(void)
@@ -374,10 +634,17 @@ int main(void)
     /* The checks log our bugs at error level; keep the output to the test results. */
     qs_log_set_level(QS_LOG_ERROR + 1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_known_answers), cmocka_unit_test(test_every_field_counts),
-        cmocka_unit_test(test_utf8),          cmocka_unit_test(test_writer_ids),
-        cmocka_unit_test(test_event_checks),  cmocka_unit_test(test_json_objects),
+        cmocka_unit_test(test_known_answers),
+        cmocka_unit_test(test_every_field_counts),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_writer_ids),
+        cmocka_unit_test(test_event_checks),
+        cmocka_unit_test(test_json_objects),
         cmocka_unit_test(test_problem_names),
+        cmocka_unit_test(test_checkpoint_statement),
+        cmocka_unit_test(test_checkpoint_signature),
+        cmocka_unit_test(test_checkpoint_export_line),
+        cmocka_unit_test(test_times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
