@@ -217,6 +217,7 @@ typedef void (*api_handler_fn)(api_request *rq);
 typedef enum api_auth {
     API_AUTH_NONE = 0,   /* public (info, health, login does its own) */
     API_AUTH_BEARER = 1, /* a valid access token (Authorization: Bearer) */
+    API_AUTH_RA = 2,     /* a registration officer's RA session (Authorization: Bearer) */
 } api_auth;
 
 typedef struct api_endpoint {
@@ -227,6 +228,7 @@ typedef struct api_endpoint {
     size_t nspec; /* 0: the body is ignored */
     api_auth auth;
     api_handler_fn handler;
+    bool prefix; /* a path outside /csc: the route's path and anything after it */
 } api_endpoint;
 
 typedef struct api_route {
@@ -259,6 +261,18 @@ extern const api_endpoint api_ep_credentials_info;
 extern const api_endpoint api_ep_credentials_authorize;
 extern const api_endpoint api_ep_credentials_extend_transaction;
 extern const api_endpoint api_ep_signatures_sign_hash;
+extern const api_endpoint api_ep_pki_ca_crt;
+extern const api_endpoint api_ep_pki_crl;
+extern const api_endpoint api_ep_pki_ocsp_post;
+extern const api_endpoint api_ep_pki_ocsp_get;
+extern const api_endpoint api_ep_ra_login;
+extern const api_endpoint api_ep_ra_signers_create;
+extern const api_endpoint api_ep_ra_signers_list;
+extern const api_endpoint api_ep_ra_signers_info;
+extern const api_endpoint api_ep_ra_credentials_create;
+extern const api_endpoint api_ep_ra_credentials_unlock;
+extern const api_endpoint api_ep_ra_certificates_revoke;
+extern const api_endpoint api_ep_account_activate;
 
 struct api_request {
     api_server *srv;
@@ -266,6 +280,7 @@ struct api_request {
     char rid[API_RID_LEN + 1];
     struct timespec start;
     const char *method; /* libmicrohttpd's, valid for the request */
+    const char *url;    /* the whole path, valid during the handler (prefix routes read it) */
     char path[API_PATH_LOG_MAX + 1];
     char client_addr[API_ADDR_MAX];
 
@@ -289,6 +304,8 @@ struct api_request {
     uint8_t user_id[API_UUID_LEN];
     char user_id_str[API_UUID_STR_LEN + 1];
     uint8_t session_id[API_UUID_LEN];
+    /* API_AUTH_RA: the officer's session handle, passed on to the SAM (a secret, wiped) */
+    char ra_session[API_TOKEN_B64_LEN + 1];
 
     qs_db *db; /* borrowed from the pool on first use, returned after the handler */
 
@@ -346,6 +363,12 @@ QS_MUST_CHECK qs_err api_token_hash(const char *s, size_t len, uint8_t hash[stat
  * returns true, otherwise replies 401 and returns false. */
 bool api_authenticate(api_request *rq);
 
+/* Authenticates the RA session of the request (Authorization: Bearer, an unexpired session of
+ * an active officer, looked up by the SHA-256 of the handle); on success fills rq->user_id with
+ * the officer and rq->ra_session with the handle, otherwise replies 401 and returns false.
+ * The SAM checks the session again, with its record MAC, before it acts. */
+bool api_authenticate_ra(api_request *rq);
+
 /*
  * Parses an "Authorization: Basic ..." value into *user and *pass (malloc'd; free *pass with
  * qs_free_wiped(*pass, *pass_len)).  QS_ERR_PARSE when it is not Basic or not well formed.
@@ -379,6 +402,9 @@ bool api_ratelimit_take(api_ratelimit *rl, const char *key, size_t key_len, uint
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t api_now_ms(void);
+
+/* Microseconds since the Unix epoch (CLOCK_REALTIME). */
+int64_t api_now_us(void);
 
 /* Replies 429 and returns false when the caller's address (and, if username is not NULL, the
  * account) has no attempts left; otherwise takes the address token and returns true. */
@@ -490,11 +516,31 @@ bool api_digests(api_request *rq, const api_param *p, const api_hash_alg *want,
 
 struct qs_db_api_credential;
 
+/* A credential's certificate as credentials/info shows it. */
+typedef struct api_cert_view {
+    const uint8_t *der; /* the credential's certificate */
+    size_t der_len;
+    const uint8_t *ca_der; /* the CA certificate, for "chain"; NULL when unknown */
+    size_t ca_len;
+    const char *status; /* valid, revoked or expired */
+    const char *issuer, *subject;
+    char serial_hex[2 * 20 + 1];
+    char valid_from[16], valid_to[16]; /* YYYYMMDDHHMMSSZ */
+} api_cert_view;
+
 typedef struct api_cred_opts {
     const char *certificates; /* "none", "single" or "chain" */
     bool cert_info;
     bool auth_info;
+    const api_cert_view *cert; /* NULL: the credential has no certificate */
 } api_cred_opts;
+
+struct qs_db_certificate;
+
+/* The view of a certificate row at time now_us (status from revocation and validity); the
+ * strings point into row. */
+void api_cert_view_make(const struct qs_db_certificate *row, const uint8_t *ca_der, size_t ca_len,
+                        int64_t now_us, api_cert_view *v);
 
 /* The credentials/info object of `c` for the request's version, or NULL (out of memory). */
 json_t *api_credential_json(const api_request *rq, const struct qs_db_api_credential *c,

@@ -14,6 +14,7 @@
 
 #include "api/api_internal.h"
 #include "db/db_api.h"
+#include "db/db_ca.h"
 #include "util/log.h"
 #include "util/secret.h"
 
@@ -113,6 +114,65 @@ bool api_authenticate(api_request *rq)
     memcpy(rq->user_id, c.tok.user_id, API_UUID_LEN);
     memcpy(rq->session_id, c.tok.session_id, API_UUID_LEN);
     api_uuid_format(rq->user_id, rq->user_id_str);
+    rq->authed = true;
+    return true;
+}
+
+typedef struct ra_ctx {
+    uint8_t hash[API_SHA256_LEN];
+    uint8_t officer[API_UUID_LEN];
+    bool active, found;
+} ra_ctx;
+
+static qs_err ra_txn(qs_db *db, void *cls)
+{
+    ra_ctx *c = cls;
+    return qs_db_ra_session_check(db, c->hash, c->officer, &c->active, &c->found);
+}
+
+bool api_authenticate_ra(api_request *rq)
+{
+    const char *h =
+        MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    ra_ctx c;
+
+    memset(&c, 0, sizeof c);
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+        api_reply_error(rq, QS_ERR_TOKEN_INVALID, "Missing RA session token");
+        return false;
+    }
+    const char *t = h + 7;
+    while (*t == ' ')
+        t++;
+    /* the SAM's handle: unpadded base64url of 32 bytes, hashed as text like the SAM does */
+    size_t len = strlen(t);
+    uint8_t raw[API_TOKEN_RAW_LEN];
+    size_t raw_len = 0;
+    if (len != API_TOKEN_B64_LEN ||
+        sodium_base642bin(raw, sizeof raw, t, len, NULL, &raw_len, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        raw_len != sizeof raw) {
+        api_reply_error(rq, QS_ERR_TOKEN_INVALID, NULL);
+        return false;
+    }
+    qs_wipe(raw, sizeof raw);
+    crypto_hash_sha256(c.hash, (const unsigned char *)t, len);
+    qs_db *db = NULL;
+    qs_err r = api_db(rq, &db);
+    if (r == QS_OK)
+        r = qs_db_run_txn_opt(db, "ra_session_check",
+                              QS_DB_TXN_READ_ONLY | QS_DB_TXN_READ_COMMITTED, ra_txn, &c);
+    if (r != QS_OK) {
+        api_reply_error(rq, r, NULL);
+        return false;
+    }
+    if (!c.found || !c.active) {
+        api_reply_error(rq, QS_ERR_TOKEN_INVALID, "Invalid or expired RA session");
+        return false;
+    }
+    memcpy(rq->user_id, c.officer, API_UUID_LEN);
+    api_uuid_format(rq->user_id, rq->user_id_str);
+    memcpy(rq->ra_session, t, len + 1);
     rq->authed = true;
     return true;
 }

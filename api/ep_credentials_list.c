@@ -9,6 +9,7 @@
 
 #include "api/api_internal.h"
 #include "db/db_api.h"
+#include "db/db_ca.h"
 #include "util/log.h"
 
 #define PAGE_OFFSET_MAX   1000000
@@ -53,13 +54,34 @@ typedef struct list_ctx {
     qs_db_api_credential *creds;
     size_t n;
     bool more;
+    uint8_t *ca, *ocsp; /* the CA's certificates (malloc'd), if has_ca */
+    size_t ca_len, ocsp_len;
+    bool has_ca;
 } list_ctx;
 
 static qs_err list_txn(qs_db *db, void *cls)
 {
     list_ctx *c = cls;
-    return qs_db_account_credentials(db, c->user_id, c->only_enabled, c->offset, c->max, c->creds,
-                                     &c->n, &c->more);
+    free(c->ca);
+    free(c->ocsp);
+    c->ca = c->ocsp = NULL;
+    qs_err r = qs_db_account_credentials(db, c->user_id, c->only_enabled, c->offset, c->max,
+                                         c->creds, &c->n, &c->more);
+    if (r != QS_OK)
+        return r;
+    return qs_db_ca_public(db, &c->ca, &c->ca_len, &c->ocsp, &c->ocsp_len, &c->has_ca);
+}
+
+typedef struct cert_ctx {
+    const uint8_t *cred_id;
+    qs_db_certificate *row;
+    bool found;
+} cert_ctx;
+
+static qs_err cert_txn(qs_db *db, void *cls)
+{
+    cert_ctx *c = cls;
+    return qs_db_certificate_of_credential(db, c->cred_id, false, c->row, &c->found);
 }
 
 static bool parse_offset(const api_param *p, uint32_t *offset)
@@ -84,6 +106,7 @@ static void handle(api_request *rq)
     const api_params *p = &rq->p;
     const api_version *ver = api_version_get(rq->ver);
     list_ctx c = {.user_id = rq->user_id};
+    qs_db_certificate *row = NULL;
     qs_db *db = NULL;
     json_t *o = NULL;
     qs_err r;
@@ -127,11 +150,29 @@ static void handle(api_request *rq)
     json_t *ids = json_array(), *infos = with_info ? json_array() : NULL;
     o = json_object();
     int rc = (ids == NULL || o == NULL || (with_info && infos == NULL)) ? -1 : 0;
+    if (with_info && (row = malloc(sizeof *row)) == NULL)
+        rc = -1;
     for (size_t i = 0; rc == 0 && i < c.n; i++) {
         char id[API_UUID_STR_LEN + 1];
         api_uuid_format(c.creds[i].id, id);
         rc |= json_array_append_new(ids, json_string(id));
         if (with_info) {
+            cert_ctx cc = {.cred_id = c.creds[i].id, .row = row};
+            api_cert_view view;
+            r = qs_db_run_txn_opt(db, "credential_cert",
+                                  QS_DB_TXN_READ_ONLY | QS_DB_TXN_READ_COMMITTED, cert_txn, &cc);
+            if (r != QS_OK) {
+                json_decref(ids);
+                json_decref(infos);
+                json_decref(o);
+                api_reply_error(rq, r, NULL);
+                goto out;
+            }
+            opts.cert = NULL;
+            if (cc.found) {
+                api_cert_view_make(row, c.has_ca ? c.ca : NULL, c.ca_len, api_now_us(), &view);
+                opts.cert = &view;
+            }
             json_t *info = api_credential_json(rq, &c.creds[i], &opts);
             if (info != NULL)
                 rc |= json_object_set_new(info, "credentialID", json_string(id));
@@ -163,6 +204,9 @@ static void handle(api_request *rq)
     }
     api_reply_json(rq, 200, o);
 out:
+    free(row);
+    free(c.ca);
+    free(c.ocsp);
     free(c.creds);
 }
 

@@ -111,6 +111,12 @@ api_err_info api_err_lookup(int e)
         return ERR(414, "invalid_request", NULL, "Request URI too long");
     case QS_ERR_HEADERS_TOO_LARGE:
         return ERR(431, "invalid_request", NULL, "Request headers too large");
+    case QS_ERR_CERT_EXPIRED:
+        return ERR(400, "invalid_request", NULL, "Signing certificate is expired");
+    case QS_ERR_CERT_REVOKED:
+        return ERR(400, "invalid_request", NULL, "Signing certificate is revoked");
+    case QS_ERR_CA_NOT_READY:
+        return UNAVAILABLE_C(API_NO_COUNTER);
     }
     return SERVER_ERROR;
 }

@@ -1,8 +1,9 @@
 /*
  * The one route table.  CSC methods are listed once with the versions that serve them and are
  * reached at /csc/v1/<path> and /csc/v2/<path>; info.methods is derived from this table, so it
- * lists exactly what is implemented.  Metric series: two slots per route (v1, v2; other
- * paths use the first), and one for unmatched paths.
+ * lists exactly what is implemented.  Other paths (/pki, /ra/v1, /account/v1) match exactly,
+ * or by prefix for an endpoint that takes the rest of the path (OCSP over GET).  Metric series: two
+ * slots per route (v1, v2; other paths use the first), and one for unmatched paths.
  */
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +22,18 @@ static const api_route routes[] = {
     {"credentials/authorize", &api_ep_credentials_authorize},
     {"credentials/extendTransaction", &api_ep_credentials_extend_transaction},
     {"signatures/signHash", &api_ep_signatures_sign_hash},
+    {"/pki/ca.crt", &api_ep_pki_ca_crt},
+    {"/pki/crl", &api_ep_pki_crl},
+    {"/pki/ocsp", &api_ep_pki_ocsp_post},
+    {"/pki/ocsp/", &api_ep_pki_ocsp_get},
+    {"/ra/v1/login", &api_ep_ra_login},
+    {"/ra/v1/signers/create", &api_ep_ra_signers_create},
+    {"/ra/v1/signers/list", &api_ep_ra_signers_list},
+    {"/ra/v1/signers/info", &api_ep_ra_signers_info},
+    {"/ra/v1/credentials/create", &api_ep_ra_credentials_create},
+    {"/ra/v1/credentials/unlock", &api_ep_ra_credentials_unlock},
+    {"/ra/v1/certificates/revoke", &api_ep_ra_certificates_revoke},
+    {"/account/v1/activate", &api_ep_account_activate},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
@@ -68,9 +81,11 @@ qs_err api_route_find(const char *path, const api_route **route, api_ver *ver, s
     }
     for (size_t i = 0; i < N_ROUTES; i++) {
         const api_endpoint *ep = routes[i].ep;
-        bool match = ep->versions == 0 ? strcmp(path, routes[i].path) == 0
-                                       : rest != NULL && (ep->versions & bit) &&
-                                             strcmp(rest, routes[i].path) == 0;
+        bool match =
+            ep->versions == 0
+                ? (ep->prefix ? strncmp(path, routes[i].path, strlen(routes[i].path)) == 0
+                              : strcmp(path, routes[i].path) == 0)
+                : rest != NULL && (ep->versions & bit) && strcmp(rest, routes[i].path) == 0;
         if (match) {
             *route = &routes[i];
             *slot = i * API_VER_COUNT + (ep->versions == 0 ? 0 : (size_t)*ver);

@@ -233,6 +233,10 @@ static void dispatch(api_request *rq)
         release_db(rq);
         return;
     }
+    if (ep->auth == API_AUTH_RA && !api_authenticate_ra(rq)) {
+        release_db(rq);
+        return;
+    }
     ep->handler(rq);
     release_db(rq);
     if (!api_replied(rq)) {
@@ -314,7 +318,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         goto out;
     }
+    rq->url = url;
     dispatch(rq);
+    rq->url = NULL;
     ret = queue(ctx);
 out:
     qs_log_set_request_id(NULL);
@@ -330,6 +336,7 @@ static void free_ctx(api_ctx *ctx)
     json_decref(rq->json);
     qs_free_wiped(rq->body, rq->body_cap);
     qs_wipe(&rq->p, sizeof rq->p);
+    qs_wipe(rq->ra_session, sizeof rq->ra_session);
     free(ctx);
 }
 

@@ -16,16 +16,14 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_hsm.h"
 #include "hsm/hsm.h"
 #include "hsm/hsm_internal.h"
 #include "util/log.h"
@@ -33,15 +31,10 @@
 
 #define BENCH_DEFAULT_SECONDS 2.0
 #define BENCH_DEFAULT_ROUNDS  4
-#define BENCH_MAX_THREADS     64
-#define BENCH_MIN_OPS         2 /* per thread, so slow cells (RSA keygen) still give a rate */
 #define BENCH_DEFAULT_MODULE  "/usr/lib/softhsm/libsofthsm2.so"
 #define BENCH_TOKEN_LABEL     "qsign-bench"
 #define BENCH_PIN             "bench-user-pin"
 #define BENCH_SO_PIN          "bench-so-pin"
-
-typedef enum bench_op { OP_SIGN = 0, OP_UNWRAP_SIGN = 1, OP_KEYGEN = 2, OP_COUNT = 3 } bench_op;
-static const char *const op_names[OP_COUNT] = {"sign", "unwrap+sign+destroy", "keygen+wrap"};
 
 typedef struct bench {
     qs_hsm *h;
@@ -53,30 +46,12 @@ typedef struct bench {
     int rounds;
 } bench;
 
-typedef struct cell {
-    qs_key_alg alg;
-    bench_op op;
-    bool raw;
-} cell;
-
-typedef struct worker {
-    pthread_t tid;
+/* What the raw side of a cell works on. */
+typedef struct raw_target {
     const bench *b;
-    cell c;
-    pthread_barrier_t *start;
-    const struct timespec *t0;
-    const atomic_bool *stop;
-    unsigned long ops;
-    double busy; /* seconds from t0 to the end of the last op */
-    bool failed;
-} worker;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+    qs_key_alg alg;
+    bench_hsm_op op;
+} raw_target;
 
 static bool is_ec(qs_key_alg alg)
 {
@@ -166,163 +141,71 @@ static CK_RV raw_keygen(const bench *b, CK_SESSION_HANDLE s, qs_key_alg alg)
     return rv;
 }
 
-/* ---- one thread of one cell ---------------------------------------------------------------- */
+/* ---- the raw side as a timed operation ------------------------------------------------------ */
 
-typedef struct thread_state {
-    qs_hsm_session *s;
-    qs_hsm_key *k;
+typedef struct raw_state {
+    const raw_target *t;
     CK_SESSION_HANDLE rs;
     bool have_rs;
-    CK_OBJECT_HANDLE rk;
-} thread_state;
+    CK_OBJECT_HANDLE rk; /* BENCH_HSM_SIGN: the thread's unwrapped key */
+} raw_state;
 
-static bool worker_setup(worker *w, thread_state *st)
+static void raw_teardown(void *state)
 {
-    const bench *b = w->b;
-    memset(st, 0, sizeof *st);
-    st->rk = CK_INVALID_HANDLE;
-    if (w->c.raw) {
-        if (b->fn->C_OpenSession(b->slot, CKF_SERIAL_SESSION, NULL, NULL, &st->rs) != CKR_OK)
-            return false;
-        st->have_rs = true;
-        if (w->c.op == OP_SIGN && raw_unwrap(b, st->rs, w->c.alg, &st->rk) != CKR_OK)
-            return false;
-        return true;
-    }
-    if (qs_hsm_session_open(b->h, &st->s) != QS_OK)
-        return false;
-    if (w->c.op == OP_SIGN &&
-        qs_hsm_unwrap_signer_key(st->s, w->c.alg, b->keys[w->c.alg].wrapped,
-                                 b->keys[w->c.alg].wrapped_len, &st->k) != QS_OK)
-        return false;
-    return true;
-}
-
-static void worker_teardown(worker *w, thread_state *st)
-{
+    raw_state *st = state;
+    if (st == NULL)
+        return;
     if (st->have_rs) {
         if (st->rk != CK_INVALID_HANDLE)
-            (void)w->b->fn->C_DestroyObject(st->rs, st->rk);
-        (void)w->b->fn->C_CloseSession(st->rs);
+            (void)st->t->b->fn->C_DestroyObject(st->rs, st->rk);
+        (void)st->t->b->fn->C_CloseSession(st->rs);
     }
-    qs_hsm_key_destroy(st->k);
-    qs_hsm_session_close(st->s);
+    free(st);
 }
 
-static bool worker_op(worker *w, thread_state *st, uint8_t digest[QS_SHA256_LEN])
+static void *raw_setup(const void *cls)
 {
-    const bench *b = w->b;
-    qs_key_alg alg = w->c.alg;
-    qs_sig_scheme scheme = is_ec(alg) ? QS_SIG_ECDSA : QS_SIG_RSA_PKCS1;
-    uint8_t sig[QS_HSM_SIG_MAX];
-    size_t sig_len = sizeof sig;
+    const raw_target *t = cls;
+    const bench *b = t->b;
+    raw_state *st = calloc(1, sizeof *st);
+    if (st == NULL)
+        return NULL;
+    st->t = t;
+    st->rk = CK_INVALID_HANDLE;
+    if (b->fn->C_OpenSession(b->slot, CKF_SERIAL_SESSION, NULL, NULL, &st->rs) != CKR_OK) {
+        raw_teardown(st);
+        return NULL;
+    }
+    st->have_rs = true;
+    if (t->op == BENCH_HSM_SIGN && raw_unwrap(b, st->rs, t->alg, &st->rk) != CKR_OK) {
+        raw_teardown(st);
+        return NULL;
+    }
+    return st;
+}
 
-    if (w->c.raw) {
-        switch (w->c.op) {
-        case OP_SIGN:
-            return raw_sign(b, st->rs, st->rk, alg, digest) == CKR_OK;
-        case OP_UNWRAP_SIGN: {
-            CK_OBJECT_HANDLE k;
-            if (raw_unwrap(b, st->rs, alg, &k) != CKR_OK)
-                return false;
-            CK_RV rv = raw_sign(b, st->rs, k, alg, digest);
-            return b->fn->C_DestroyObject(st->rs, k) == CKR_OK && rv == CKR_OK;
-        }
-        case OP_KEYGEN:
-            return raw_keygen(b, st->rs, alg) == CKR_OK;
-        case OP_COUNT:
-            break;
-        }
-        return false;
+static bool raw_run(void *state, const uint8_t digest[static QS_SHA256_LEN])
+{
+    raw_state *st = state;
+    const bench *b = st->t->b;
+    qs_key_alg alg = st->t->alg;
+
+    switch (st->t->op) {
+    case BENCH_HSM_SIGN:
+        return raw_sign(b, st->rs, st->rk, alg, digest) == CKR_OK;
+    case BENCH_HSM_UNWRAP_SIGN: {
+        CK_OBJECT_HANDLE k;
+        if (raw_unwrap(b, st->rs, alg, &k) != CKR_OK)
+            return false;
+        CK_RV rv = raw_sign(b, st->rs, k, alg, digest);
+        return b->fn->C_DestroyObject(st->rs, k) == CKR_OK && rv == CKR_OK;
     }
-    switch (w->c.op) {
-    case OP_SIGN:
-        return qs_hsm_key_sign(st->k, scheme, QS_HASH_SHA256, digest, QS_SHA256_LEN, sig,
-                               &sig_len) == QS_OK;
-    case OP_UNWRAP_SIGN: {
-        const uint8_t *const ds[] = {digest};
-        uint8_t *const ss[] = {sig};
-        return qs_hsm_sign_digests(st->s, alg, b->keys[alg].wrapped, b->keys[alg].wrapped_len,
-                                   scheme, QS_HASH_SHA256, ds, 1, ss, &sig_len) == QS_OK;
-    }
-    case OP_KEYGEN: {
-        qs_hsm_keypair kp;
-        bool ok = qs_hsm_generate_signer_key(st->s, alg, &kp) == QS_OK;
-        qs_hsm_keypair_clear(&kp);
-        return ok;
-    }
-    case OP_COUNT:
+    case BENCH_HSM_KEYGEN:
+        return raw_keygen(b, st->rs, alg) == CKR_OK;
+    case BENCH_HSM_OP_COUNT:
         break;
     }
     return false;
-}
-
-static void *worker_main(void *arg)
-{
-    worker *w = arg;
-    thread_state st;
-    bool ready = worker_setup(w, &st);
-    uint8_t digest[QS_SHA256_LEN];
-    memset(digest, 0x5a, sizeof digest);
-    (void)pthread_barrier_wait(w->start);
-    double t0 = (double)w->t0->tv_sec + (double)w->t0->tv_nsec / 1e9;
-    if (!ready) {
-        w->failed = true;
-    } else {
-        while (!atomic_load_explicit(w->stop, memory_order_relaxed) || w->ops < BENCH_MIN_OPS) {
-            memcpy(digest, &w->ops, sizeof w->ops); /* a new digest each time */
-            if (!worker_op(w, &st, digest)) {
-                w->failed = true;
-                break;
-            }
-            w->ops++;
-            w->busy = now_s() - t0;
-        }
-    }
-    worker_teardown(w, &st);
-    return NULL;
-}
-
-/* Runs one cell with n threads; returns ops/s summed over the threads, < 0 on failure. */
-static double run_cell(const bench *b, cell c, int n)
-{
-    worker w[BENCH_MAX_THREADS];
-    pthread_barrier_t start;
-    struct timespec t0;
-    atomic_bool stop;
-
-    atomic_init(&stop, false);
-    if (pthread_barrier_init(&start, NULL, (unsigned)n + 1) != 0)
-        return -1;
-    memset(w, 0, sizeof w);
-    for (int i = 0; i < n; i++) {
-        w[i].b = b;
-        w[i].c = c;
-        w[i].start = &start;
-        w[i].t0 = &t0;
-        w[i].stop = &stop;
-        if (pthread_create(&w[i].tid, NULL, worker_main, &w[i]) != 0) {
-            fprintf(stderr, "pthread_create failed\n");
-            exit(1);
-        }
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t0); /* published to the workers by the barrier */
-    (void)pthread_barrier_wait(&start);
-    double window = b->seconds / b->rounds;
-    struct timespec nap = {(time_t)window, (long)((window - (double)(time_t)window) * 1e9)};
-    while (nanosleep(&nap, &nap) != 0 && errno == EINTR)
-        ;
-    atomic_store(&stop, true);
-    double rate = 0;
-    bool failed = false;
-    for (int i = 0; i < n; i++) {
-        (void)pthread_join(w[i].tid, NULL);
-        failed = failed || w[i].failed;
-        if (w[i].busy > 0)
-            rate += (double)w[i].ops / w[i].busy;
-    }
-    pthread_barrier_destroy(&start);
-    return failed ? -1 : rate;
 }
 
 /* ---- token set-up ---------------------------------------------------------------------------- */
@@ -560,22 +443,26 @@ int main(int argc, char **argv)
             label, b.seconds, b.rounds);
     printf("%-9s %-20s %3s %12s %12s %8s\n", "alg", "operation", "thr", "hsm ops/s", "raw ops/s",
            "hsm/raw");
-    size_t total = n_algs * OP_COUNT * (size_t)n_threads, done = 0;
+    size_t total = n_algs * BENCH_HSM_OP_COUNT * (size_t)n_threads, done = 0;
+    double window = b.seconds / b.rounds;
     bool all_ok = true;
     for (size_t ai = 0; ai < n_algs; ai++) {
-        for (int op = 0; op < OP_COUNT; op++) {
+        for (int op = 0; op < BENCH_HSM_OP_COUNT; op++) {
+            raw_target rt = {&b, algs[ai], (bench_hsm_op)op};
+            bench_hsm_target ht = {b.h, algs[ai], &b.keys[algs[ai]], (bench_hsm_op)op};
+            bench_op_def raw_op = {raw_setup, raw_run, raw_teardown, &rt};
+            bench_op_def hsm_op = bench_hsm_op_def(&ht);
             for (int ti = 0; ti < n_threads; ti++) {
-                cell craw = {algs[ai], (bench_op)op, true}, chsm = {algs[ai], (bench_op)op, false};
                 done++;
                 fprintf(stderr, "[%zu/%zu] %s %s, %d thread%s: raw", done, total,
-                        qs_key_alg_name(algs[ai]), op_names[op], threads[ti],
+                        qs_key_alg_name(algs[ai]), bench_hsm_op_names[op], threads[ti],
                         threads[ti] > 1 ? "s" : "");
                 /* Alternating short rounds, best of each side: other load on the machine
                  * then hits both sides alike instead of skewing the ratio. */
                 double raw = 0, lay = 0;
                 for (int round = 0; round < b.rounds; round++) {
-                    double x = run_cell(&b, craw, threads[ti]);
-                    double y = run_cell(&b, chsm, threads[ti]);
+                    double x = bench_run_threads(&raw_op, threads[ti], window);
+                    double y = bench_run_threads(&hsm_op, threads[ti], window);
                     raw = x < 0 || raw < 0 ? -1 : (x > raw ? x : raw);
                     lay = y < 0 || lay < 0 ? -1 : (y > lay ? y : lay);
                 }
@@ -583,7 +470,7 @@ int main(int argc, char **argv)
                 if (raw < 0 || lay < 0)
                     all_ok = false;
                 printf("%-9s %-20s %3d %12.1f %12.1f %8.3f\n", qs_key_alg_name(algs[ai]),
-                       op_names[op], threads[ti], lay, raw, raw > 0 ? lay / raw : 0.0);
+                       bench_hsm_op_names[op], threads[ti], lay, raw, raw > 0 ? lay / raw : 0.0);
                 fflush(stdout);
             }
         }

@@ -35,5 +35,9 @@ int qs_ctl_user(const qs_ctl_config *cfg, int argc, char **argv);
 int qs_ctl_credential(const qs_ctl_config *cfg, int argc, char **argv);
 int qs_ctl_account(const qs_ctl_config *cfg, int argc, char **argv);
 int qs_ctl_audit(const qs_ctl_config *cfg, int argc, char **argv);
+int qs_ctl_ca(const qs_ctl_config *cfg, int argc, char **argv);
+int qs_ctl_cert(const qs_ctl_config *cfg, int argc, char **argv);
+int qs_ctl_crl(const qs_ctl_config *cfg, int argc, char **argv);
+int qs_ctl_signer(const qs_ctl_config *cfg, int argc, char **argv);
 
 #endif

@@ -80,6 +80,19 @@ static void qs_ctl_usage(FILE *f)
             "                    matching audit records as JSON lines or CSV\n"
             "  audit checkpoints export [--output FILE]\n"
             "                    the signed checkpoints, to keep for a later audit verify\n"
+            "  ca init --self-signed [--out FILE] | --csr FILE\n"
+            "                    make the CA and OCSP responder keys in the token and a\n"
+            "                    self-signed root, or a request for an external root\n"
+            "  ca import-cert FILE | ca renew-ocsp\n"
+            "                    the external root's certificate; a new OCSP responder cert\n"
+            "  signer create --username U --country CC --common-name CN ... --method M\n"
+            "                    register a signer with identity evidence; prints the\n"
+            "                    activation code once\n"
+            "  cert issue --credential ID | --user ID --alg ALG [--out FILE]\n"
+            "                    issue a qualified certificate for a key the SAM made\n"
+            "  cert revoke SERIAL | --credential ID --reason R\n"
+            "                    revoke (RFC 5280 reason) and destroy the key\n"
+            "  crl FILE          write the current CRL (DER)\n"
             "\n"
             "options:\n"
             "  -c, --config FILE     config file (default $QSIGN_CONFIG or %s)\n"
@@ -158,6 +171,14 @@ int main(int argc, char **argv)
         rc = qs_ctl_account(&cfg, sub_argc, sub_argv);
     } else if (strcmp(cmd, "audit") == 0) {
         rc = qs_ctl_audit(&cfg, sub_argc, sub_argv);
+    } else if (strcmp(cmd, "ca") == 0) {
+        rc = qs_ctl_ca(&cfg, sub_argc, sub_argv);
+    } else if (strcmp(cmd, "cert") == 0) {
+        rc = qs_ctl_cert(&cfg, sub_argc, sub_argv);
+    } else if (strcmp(cmd, "crl") == 0) {
+        rc = qs_ctl_crl(&cfg, sub_argc, sub_argv);
+    } else if (strcmp(cmd, "signer") == 0) {
+        rc = qs_ctl_signer(&cfg, sub_argc, sub_argv);
     } else {
         fprintf(stderr, "qsignctl: unknown command \"%s\"\n", cmd);
         qs_ctl_usage(stderr);

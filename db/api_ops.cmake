@@ -11,3 +11,8 @@ target_sources(qsign_db PRIVATE
     ${CMAKE_CURRENT_SOURCE_DIR}/pg_token_purge_expired.c
     ${CMAKE_CURRENT_SOURCE_DIR}/pg_token_revoke.c
     ${CMAKE_CURRENT_SOURCE_DIR}/pg_token_revoke_session.c)
+# qsignd's reads of the CA and the RA (db/db_ca.h): public certificates, RA sessions, signers.
+target_sources(qsign_db PRIVATE
+    ${CMAKE_CURRENT_SOURCE_DIR}/pg_ca_public.c
+    ${CMAKE_CURRENT_SOURCE_DIR}/pg_ra_session_check.c
+    ${CMAKE_CURRENT_SOURCE_DIR}/pg_ra_signers.c)

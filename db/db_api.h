@@ -57,7 +57,7 @@ QS_MUST_CHECK qs_err qs_db_account_set_password(qs_db *db,
 typedef struct qs_db_api_credential {
     uint8_t id[QS_DB_API_UUID_LEN];
     char key_alg[QS_DB_API_NAME_MAX]; /* ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096 */
-    char status[QS_DB_API_NAME_MAX];  /* enabled, disabled, locked (never destroyed here) */
+    char status[QS_DB_API_NAME_MAX];  /* enabled, disabled, locked; destroyed: revoked */
     int64_t created_at_us;
 } qs_db_api_credential;
 
@@ -65,7 +65,8 @@ typedef struct qs_db_api_credential {
 #define QS_DB_API_CREDENTIALS_MAX 1000
 
 /*
- * The credentials of `user_id` that still have a key (status other than destroyed), oldest
+ * The credentials of `user_id` that still have a key (status other than destroyed) or a
+ * certificate (a revoked one, whose key was destroyed, stays visible with its status), oldest
  * first, skipping the first `offset` and returning at most `max` (<= QS_DB_API_CREDENTIALS_MAX)
  * into out[0..*n).  *more tells whether further credentials follow.
  */
@@ -75,8 +76,9 @@ QS_MUST_CHECK qs_err qs_db_account_credentials(qs_db *db,
                                                qs_db_api_credential *out, size_t *n, bool *more);
 
 /*
- * Credential `cred_id` if it belongs to `user_id` and is not destroyed: *found tells.  Another
- * user's credential and a missing one give the same answer.
+ * Credential `cred_id` if it belongs to `user_id` and is not destroyed (or destroyed but
+ * certified, as above): *found tells.  Another user's credential and a missing one give the
+ * same answer.
  */
 QS_MUST_CHECK qs_err qs_db_account_credential(qs_db *db,
                                               const uint8_t user_id[static QS_DB_API_UUID_LEN],

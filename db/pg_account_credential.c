@@ -1,4 +1,4 @@
-/* Operation: one credential of a user (not destroyed). */
+/* Operation: one credential of a user (not destroyed, or destroyed with a certificate). */
 #define QS_LOG_MODULE "db"
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +29,9 @@ qs_err qs_db_account_credential(qs_db *db, const uint8_t user_id[static QS_DB_AP
                                 qs_db_api_credential *out, bool *found)
 {
     static const char sql[] = "SELECT id, key_alg, status, created_at FROM qsign.credentials"
-                              " WHERE id = $1 AND user_id = $2 AND status <> 'destroyed'";
+                              " WHERE id = $1 AND user_id = $2 AND (status <> 'destroyed'"
+                              " OR EXISTS (SELECT 1 FROM qsign.certificates c"
+                              " WHERE c.credential_id = $1))";
     qs_db_param p[2];
     PGresult *res = NULL;
     bool present = false;

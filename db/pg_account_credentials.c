@@ -1,4 +1,5 @@
-/* Operation: a user's credentials (not destroyed), oldest first, a page at a time. */
+/* Operation: a user's credentials (not destroyed, or destroyed with a certificate, which stays
+ * visible with its revocation status), oldest first, a page at a time. */
 #define QS_LOG_MODULE "db"
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,9 @@ qs_err qs_db_account_credentials(qs_db *db, const uint8_t user_id[static QS_DB_A
 {
     /* One row beyond `max` tells whether more follow. */
     static const char sql[] = "SELECT id, key_alg, status, created_at FROM qsign.credentials"
-                              " WHERE user_id = $1 AND status <> 'destroyed'"
+                              " WHERE user_id = $1 AND (status <> 'destroyed' OR EXISTS (SELECT 1"
+                              " FROM qsign.certificates c"
+                              " WHERE c.credential_id = qsign.credentials.id))"
                               " AND (NOT $2 OR status = 'enabled')"
                               " ORDER BY created_at, id OFFSET $3 LIMIT $4";
     qs_db_param p[4];

@@ -42,6 +42,14 @@ QS_MUST_CHECK qs_err qs_hsm_sign_mechanism(qs_sig_scheme scheme, qs_hash_alg has
                                            CK_RSA_PKCS_PSS_PARAMS *pss, uint8_t *in,
                                            size_t *in_len);
 
+/* Generates an EC key pair (QS_KEY_EC_P256 or QS_KEY_EC_P384) as token objects labelled
+ * `label` (at most 64 bytes) with a random shared CKA_ID: the private key private, sensitive,
+ * never extractable, signing only; the public key verifying only.  For the SAM's CA key and
+ * OCSP responder key (hsm/ca_key.c), which it then uses through libp11.  QS_ERR_EXISTS when an
+ * object with the label exists (nothing is replaced). */
+QS_MUST_CHECK qs_err qs_hsm_generate_token_ec_key(qs_hsm_session *s, qs_key_alg alg,
+                                                  const char *label);
+
 /* The name of a PKCS#11 return value ("CKR_PIN_INCORRECT"); "CKR_VENDOR_DEFINED" or
  * "CKR_UNKNOWN" when it has none. */
 const char *qs_hsm_ckr_name(CK_RV rv);

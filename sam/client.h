@@ -145,4 +145,98 @@ QS_MUST_CHECK qs_err qs_sam_client_credential_state(qs_sam_client *c, const char
                                                     const char *actor, qs_sam_state_action action,
                                                     const char *reason);
 
+/* ---- The certification and registration authority (sam/client_ca.c) --------------------- */
+
+/* Buffer for an activation code and its NUL. */
+#define QS_SAM_ACTIVATION_BUF 65
+
+/* CA_INIT (admin peers): *cert (self-signed: the CA certificate) or *csr (external: the request
+ * for the root) is malloc'd DER, the other NULL. */
+QS_MUST_CHECK qs_err qs_sam_client_ca_init(qs_sam_client *c, qs_sam_ca_mode mode, const char *actor,
+                                           uint8_t **cert, size_t *cert_len, uint8_t **csr,
+                                           size_t *csr_len);
+
+/* CA_IMPORT_CERT (admin peers): the CA certificate the external root issued; *ocsp_cert
+ * (malloc'd) is the new OCSP responder certificate. */
+QS_MUST_CHECK qs_err qs_sam_client_ca_import_cert(qs_sam_client *c, const uint8_t *cert,
+                                                  size_t cert_len, const char *actor,
+                                                  uint8_t **ocsp_cert, size_t *ocsp_len);
+
+/* CA_RENEW_OCSP (admin peers): *cert (malloc'd) is the new responder certificate. */
+QS_MUST_CHECK qs_err qs_sam_client_ca_renew_ocsp(qs_sam_client *c, const char *actor,
+                                                 uint8_t **cert, size_t *cert_len);
+
+/* A signer to register and the identity evidence (NULL: absent). */
+typedef struct qs_sam_signer_req {
+    const char *username;
+    const char *profile; /* "qcp-n-qscd" | "qcp-l-qscd" */
+    const char *country, *common_name, *given_name, *surname, *pseudonym, *serial_number,
+        *organization, *organization_id;
+    qs_sam_evidence_method method;
+    qs_sam_document_type document_type;
+    const char *document_number; /* secret */
+    const char *document_country;
+    const char *notes;
+    const char *actor;
+    const char *ra_session; /* an officer's session, for non-admin peers */
+} qs_sam_signer_req;
+
+/* CREATE_SIGNER: the new user's id, the activation code (a secret: wipe it) and its expiry
+ * (Unix seconds). */
+QS_MUST_CHECK qs_err qs_sam_client_create_signer(qs_sam_client *c, const qs_sam_signer_req *q,
+                                                 char user_id[static QS_SAM_ID_BUF],
+                                                 char code[static QS_SAM_ACTIVATION_BUF],
+                                                 uint64_t *expires_at);
+
+typedef struct qs_sam_issue_req {
+    const char *credential_id; /* an existing credential, or */
+    const char *user_id;       /* a new key of `alg` for this signer */
+    qs_sam_key_alg alg;
+    const char *profile; /* NULL: the evidence's */
+    const char *actor;
+    const char *ra_session;
+} qs_sam_issue_req;
+
+/* ISSUE_CERT: the credential's id, the certificate (DER, malloc'd) and its serial. */
+QS_MUST_CHECK qs_err qs_sam_client_issue_cert(qs_sam_client *c, const qs_sam_issue_req *q,
+                                              char credential_id[static QS_SAM_ID_BUF],
+                                              uint8_t **cert, size_t *cert_len,
+                                              uint8_t serial[static 20], size_t *serial_len);
+
+typedef struct qs_sam_revoke_req {
+    const uint8_t *serial; /* the certificate by serial, or */
+    size_t serial_len;
+    const char *credential_id; /* by its credential */
+    uint32_t crl_reason;       /* RFC 5280 CRLReason */
+    const char *reason;        /* free text, audited; may be NULL */
+    const char *actor;
+    const char *ra_session;
+} qs_sam_revoke_req;
+
+/* REVOKE: also destroys the credential's key. */
+QS_MUST_CHECK qs_err qs_sam_client_revoke(qs_sam_client *c, const qs_sam_revoke_req *q);
+
+/* CRL: the current CRL, DER, malloc'd. */
+QS_MUST_CHECK qs_err qs_sam_client_crl(qs_sam_client *c, uint8_t **der, size_t *len);
+
+/* OCSP: the DER response to a DER request, malloc'd. */
+QS_MUST_CHECK qs_err qs_sam_client_ocsp(qs_sam_client *c, const uint8_t *req, size_t req_len,
+                                        uint8_t **resp, size_t *resp_len);
+
+/* ACTIVATE: *uri as for qs_sam_client_enrol.  issuer and account may be NULL. */
+QS_MUST_CHECK qs_err qs_sam_client_activate(qs_sam_client *c, const char *user_id, const char *code,
+                                            const char *pin, const char *issuer,
+                                            const char *account, char **uri);
+
+/* UNLOCK. */
+QS_MUST_CHECK qs_err qs_sam_client_unlock(qs_sam_client *c, const char *credential_id,
+                                          const char *actor, const char *reason,
+                                          const char *ra_session);
+
+/* OFFICER_LOGIN: the RA session handle (a secret: wipe it) and its lifetime. */
+QS_MUST_CHECK qs_err qs_sam_client_officer_login(qs_sam_client *c, const char *user_id,
+                                                 const char *otp,
+                                                 char session[static QS_SAM_SAD_BUF],
+                                                 uint32_t *expires_in);
+
 #endif

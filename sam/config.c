@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ca/ca.h"
 #include "sam/audit.h"
+#include "sam/ca.h"
 #include "sam/sam.h"
 #include "util/log.h"
 
@@ -71,6 +73,62 @@ static const qs_cfg_opt sam_options[] = {
     {"sad", "max_signatures", QS_CFG_INT, "1000",
      "most signatures one SAD may authorize (CSC multisign)", OFF(max_signatures), 1,
      QS_SAM_MAX_HASHES},
+    {"ca", "key_label", QS_CFG_STRING, "qsign-ca",
+     "CKA_LABEL of the CA key pair in the token (made by `qsignctl ca init`)", OFF(ca_key_label), 0,
+     0},
+    {"ca", "key_alg", QS_CFG_STRING, "ec-p384", "curve of a new CA key: ec-p256 or ec-p384",
+     OFF(ca_key_alg), 0, 0},
+    {"ca", "ocsp_key_label", QS_CFG_STRING, "qsign-ocsp",
+     "CKA_LABEL of the OCSP responder key pair in the token", OFF(ocsp_key_label), 0, 0},
+    {"ca", "ocsp_key_alg", QS_CFG_STRING, "ec-p256",
+     "curve of a new OCSP responder key: ec-p256 or ec-p384", OFF(ocsp_key_alg), 0, 0},
+    {"ca", "subject_country", QS_CFG_STRING, "",
+     "countryName of the CA (and OCSP responder) subject; needed by `ca init`", OFF(ca_country), 0,
+     0},
+    {"ca", "subject_organization", QS_CFG_STRING, "",
+     "organizationName of the CA subject (the trust service provider)", OFF(ca_organization), 0, 0},
+    {"ca", "subject_organization_id", QS_CFG_STRING, "",
+     "organizationIdentifier of the CA subject (e.g. NTREE-10000000); empty: none",
+     OFF(ca_organization_id), 0, 0},
+    {"ca", "subject_common_name", QS_CFG_STRING, "", "commonName of the CA certificate",
+     OFF(ca_common_name), 0, 0},
+    {"ca", "ca_validity_days", QS_CFG_INT, "3650", "validity of a self-signed CA certificate",
+     OFF(ca_validity_days), 1, CA_DAYS_MAX},
+    {"ca", "ocsp_validity_days", QS_CFG_INT, "90",
+     "validity of the OCSP responder certificate (renew with `qsignctl ca renew-ocsp`)",
+     OFF(ocsp_validity_days), 1, CA_OCSP_RESPONDER_DAYS_MAX},
+    {"ca", "validity_days", QS_CFG_INT, "365", "validity of the qualified certificates issued",
+     OFF(cert_validity_days), 1, CA_DAYS_MAX},
+    {"ca", "pds_url", QS_CFG_STRING, "",
+     "https URL of the PKI disclosure statement (QcPDS); needed to issue", OFF(pds_url), 0, 0},
+    {"ca", "pds_lang", QS_CFG_STRING, "en", "language of the PDS (ISO 639-1)", OFF(pds_lang), 0, 0},
+    {"ca", "policy_oid", QS_CFG_STRING, "",
+     "the provider's own certificate policy OID, beside the EN 319 411-2 one; empty: none",
+     OFF(tsp_policy_oid), 0, 0},
+    {"ca", "cps_uri", QS_CFG_STRING, "", "CPS URI qualifier of policy_oid; empty: none",
+     OFF(cps_uri), 0, 0},
+    {"ca", "retention_years", QS_CFG_INT, "0",
+     "QcRetentionPeriod in years; 0 leaves the statement out", OFF(retention_years), 0, 1000},
+    {"ca", "ca_issuers_url", QS_CFG_STRING, "",
+     "http URL of the CA certificate (AIA caIssuers); needed to issue", OFF(ca_issuers_url), 0, 0},
+    {"ca", "ocsp_url", QS_CFG_STRING, "", "http URL of the OCSP responder (AIA); needed to issue",
+     OFF(ocsp_url), 0, 0},
+    {"ca", "crl_url", QS_CFG_STRING, "",
+     "http URL of the CRL (CRL distribution point); needed to issue", OFF(crl_url), 0, 0},
+    {"ca", "crl_validity_hours", QS_CFG_INT, "24",
+     "nextUpdate of a CRL, in hours after thisUpdate; a new one is made when half has passed "
+     "or a certificate was revoked",
+     OFF(crl_validity_hours), 1, 24 * 31},
+    {"ca", "ocsp_cache_seconds", QS_CFG_INT, "300",
+     "responses to requests without a nonce are kept and reused this long (also their "
+     "nextUpdate); a revocation empties the cache",
+     OFF(ocsp_cache_seconds), 1, 86400},
+    {"ra", "activation_lifetime", QS_CFG_INT, "604800",
+     "seconds a new signer's activation code stays valid", OFF(activation_lifetime), 60,
+     90 * 86400},
+    {"ra", "session_lifetime", QS_CFG_INT, "900",
+     "seconds an officer's RA session (password + TOTP) stays valid", OFF(ra_session_lifetime), 60,
+     86400},
     {"log", "level", QS_CFG_STRING, "info", "debug, info, warn or error", OFF(log_level), 0, 0},
     QS_CFG_END,
 };
@@ -228,6 +286,8 @@ qs_err sam_config_load(const char *path, sam_config *cfg, char *err, size_t err_
                       (long long)cfg->sad_lifetime, (long long)cfg->sad_max_lifetime);
         goto out;
     }
+    if ((r = sam_ca_config_check(cfg, path, err, err_len)) != QS_OK)
+        goto out;
     qs_log_level level;
     if (!qs_log_level_parse(cfg->log_level, &level)) {
         r = cfg_error(err, err_len, "%s: [log] level: \"%s\" is not debug, info, warn or error",

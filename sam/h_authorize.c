@@ -5,13 +5,18 @@
  *
  * 1. The request is checked (ids, digest lengths, no duplicate hash, 1 <= hashes <=
  *    NUM_SIGNATURES <= [sad] max_signatures).
- * 2. One SERIALIZABLE transaction, the credential row locked (FOR UPDATE): the MACs of the
- *    credential, user and factor rows are checked; the credential must be the user's and
- *    enabled (a locked one is refused before any factor is looked at); the PIN and the TOTP code
- *    are verified (a time step is accepted once: the matched step is stored); the per-credential
- *    failure counter decides the lockout (qs_lockout_decide), the per-factor counters count
- *    wrong values; every changed row is written with a new MAC.  Failures commit too: the
- *    counters must survive.
+ * 2. One READ COMMITTED transaction that locks each row it writes (FOR UPDATE: the credential,
+ *    then the PIN and the TOTP factor) before reading it: authorizations of one credential or
+ *    one signer are serialized by those row locks, those of different signers never wait for
+ *    each other.  (SERIALIZABLE would make them fail each other with serialization failures:
+ *    its predicate locks cover index pages shared by many signers' rows, the Argon2id check
+ *    keeps the transaction open for most of a second, and each retry would repeat that check.)
+ *    The MACs of the credential, user and factor rows are checked; the credential must be the
+ *    user's and enabled (a locked one is refused before any factor is looked at); the PIN and
+ *    the TOTP code are verified (a time step is accepted once: the matched step is stored); the
+ *    per-credential failure counter decides the lockout (qs_lockout_decide), the per-factor
+ *    counters count wrong values; every changed row is written with a new MAC.  Failures commit
+ *    too: the counters must survive.
  * 3. On success the SAD handle is made (only its SHA-256 is stored), the sad.issued audit record
  *    is appended and durably committed, and only then is the SAD inserted, referencing that
  *    record.  The handle goes to the client with EXPIRES_IN.
@@ -390,7 +395,7 @@ qs_err sam_h_authorize(sam_req *rq)
         goto out;
     }
 
-    r = qs_db_run_txn(rq->w->db, "authorize", authorize_txn, &a);
+    r = qs_db_run_txn_opt(rq->w->db, "authorize", QS_DB_TXN_READ_COMMITTED, authorize_txn, &a);
     if (r != QS_OK) {
         if (a.reason == NULL)
             a.reason = "error";

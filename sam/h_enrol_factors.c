@@ -6,13 +6,15 @@
  * HMAC-peppered in the HSM.  The TOTP seed is random, stored encrypted in the HSM (AES-GCM) with
  * an AAD that binds the ciphertext to the user and the table.  Both rows carry record MACs.
  *
- * First enrolment is open to every peer (the RA flow through qsignd); replacing existing
+ * First enrolment is open to every peer, except for a signer registered with an activation
+ * code (CREATE_SIGNER), who sets the factors alone through ACTIVATE; replacing existing
  * factors only to admin peers, so a compromised qsignd cannot take over a signer by re-enrolling
  * them.  Audited as factors.enrolled or factors.enrol_refused.
  */
 #define QS_LOG_MODULE "sam"
 #include <string.h>
 
+#include "db/db_ca.h"
 #include "sam/records.h"
 #include "sam/sam.h"
 #include "util/log.h"
@@ -65,6 +67,18 @@ static qs_err enrol_txn(qs_db *db, void *cls)
         e->reason = "already_enrolled";
         r = QS_ERR_FORBIDDEN;
         goto out;
+    }
+    if (!rq->peer->admin) {
+        /* a signer registered with an activation code sets the factors alone (ACTIVATE) */
+        qs_db_activation act;
+        bool has_code = false;
+        if ((r = qs_db_activation_lock(db, e->user_id, &act, &has_code)) != QS_OK)
+            goto out;
+        if (has_code) {
+            e->reason = "activation_pending";
+            r = QS_ERR_FORBIDDEN;
+            goto out;
+        }
     }
     r = qs_totp_uri(&tp, e->issuer, e->account != NULL ? e->account : user.username, e->seed,
                     QS_TOTP_SEED_LEN, &e->uri);
@@ -165,6 +179,9 @@ qs_err sam_h_enrol_factors(sam_req *rq)
         const char *msg = NULL;
         if (r == QS_ERR_NOT_FOUND)
             msg = "unknown user";
+        else if (r == QS_ERR_FORBIDDEN && e.reason != NULL &&
+                 strcmp(e.reason, "activation_pending") == 0)
+            msg = "the signer sets the factors with the activation code (ACTIVATE)";
         else if (r == QS_ERR_FORBIDDEN)
             msg = "the user is enrolled already; only an officer may replace the factors";
         else if (r == QS_ERR_INVALID_ARGUMENT)

@@ -9,9 +9,10 @@
  *    this hash algorithm, with signatures remaining and at least as many as requested; its
  *    digest rows are locked, their MACs checked and their set compared with the SAD's
  *    hashes_sha256; every requested digest must be among them and unconsumed; the credential's
- *    MAC is checked, it must be enabled with its wrapped key present, and the scheme must fit
- *    the key.  The digests are then marked consumed and remaining decremented (new MACs), and
- *    the transaction commits.  The SAD row lock, taken first, serializes every use of one SAD:
+ *    MAC is checked, its certificate (if it has one) must be neither revoked nor expired, it
+ *    must be enabled with its wrapped key present, and the scheme must fit the key.  The
+ *    digests are then marked consumed and remaining decremented (new MACs), and the
+ *    transaction commits.  The SAD row lock, taken first, serializes every use of one SAD:
  *    the digest rows are read (and locked) only after it, by a statement that sees what an
  *    earlier holder committed.  SERIALIZABLE would add nothing to that but false conflicts
  *    between different SADs (index-page predicate locks), enough under sustained concurrent
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sam/ca.h"
 #include "sam/records.h"
 #include "sam/sam.h"
 #include "util/log.h"
@@ -189,6 +191,9 @@ static qs_err sign_txn(qs_db *db, void *cls)
         r = refuse(c, "not_owner", QS_ERR_SAD_INVALID);
         goto out;
     }
+    /* ETSI TS 119 431-1: the certificate, if the credential has one, is checked before use */
+    if ((r = sam_cert_check_use(rq, db, c->cred_id, c->now_us, &c->reason)) != QS_OK)
+        goto out;
     if (strcmp(c->cred->status, QS_DB_CRED_LOCKED) == 0) {
         r = refuse(c, "credential_locked", QS_ERR_AUTH_LOCKED);
         goto out;
@@ -248,6 +253,10 @@ static const char *refusal_message(qs_err r)
         return "signature scheme does not fit the key";
     case QS_ERR_MAC:
         return "a stored record failed its integrity check";
+    case QS_ERR_CERT_REVOKED:
+        return "Signing certificate is revoked";
+    case QS_ERR_CERT_EXPIRED:
+        return "Signing certificate is expired";
     default:
         return NULL;
     }

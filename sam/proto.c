@@ -60,6 +60,40 @@ static const qs_sam_tag_spec qs_sam_tags_[QS_SAM_TAG_MAX + 1] = {
     [QS_SAM_T_USERNAME] = {QS_SAM_T_USERNAME, "USERNAME", QS_SAM_K_STR, 0, 1, 128},
     [QS_SAM_T_USER_KIND] = {QS_SAM_T_USER_KIND, "USER_KIND", QS_SAM_K_U32, 0, QS_SAM_USER_SIGNER,
                             QS_SAM_USER_AUDITOR},
+    [QS_SAM_T_PROFILE] = {QS_SAM_T_PROFILE, "PROFILE", QS_SAM_K_STR, 0, 1, 32},
+    [QS_SAM_T_COUNTRY] = {QS_SAM_T_COUNTRY, "COUNTRY", QS_SAM_K_STR, 0, 1, 16},
+    [QS_SAM_T_COMMON_NAME] = {QS_SAM_T_COMMON_NAME, "COMMON_NAME", QS_SAM_K_STR, 0, 1, 256},
+    [QS_SAM_T_GIVEN_NAME] = {QS_SAM_T_GIVEN_NAME, "GIVEN_NAME", QS_SAM_K_STR, 0, 1, 1024},
+    [QS_SAM_T_SURNAME] = {QS_SAM_T_SURNAME, "SURNAME", QS_SAM_K_STR, 0, 1, 1024},
+    [QS_SAM_T_PSEUDONYM] = {QS_SAM_T_PSEUDONYM, "PSEUDONYM", QS_SAM_K_STR, 0, 1, 512},
+    [QS_SAM_T_SERIAL_NUMBER] = {QS_SAM_T_SERIAL_NUMBER, "SERIAL_NUMBER", QS_SAM_K_STR, 0, 1, 256},
+    [QS_SAM_T_ORGANIZATION] = {QS_SAM_T_ORGANIZATION, "ORGANIZATION", QS_SAM_K_STR, 0, 1, 256},
+    [QS_SAM_T_ORGANIZATION_ID] = {QS_SAM_T_ORGANIZATION_ID, "ORGANIZATION_ID", QS_SAM_K_STR, 0, 1,
+                                  256},
+    [QS_SAM_T_EVIDENCE_METHOD] = {QS_SAM_T_EVIDENCE_METHOD, "EVIDENCE_METHOD", QS_SAM_K_U32, 0,
+                                  QS_SAM_EVIDENCE_PHYSICAL, QS_SAM_EVIDENCE_REMOTE},
+    [QS_SAM_T_DOCUMENT_TYPE] = {QS_SAM_T_DOCUMENT_TYPE, "DOCUMENT_TYPE", QS_SAM_K_U32, 0,
+                                QS_SAM_DOC_PASSPORT, QS_SAM_DOC_DRIVING_LICENCE},
+    [QS_SAM_T_DOCUMENT_NUMBER] = {QS_SAM_T_DOCUMENT_NUMBER, "DOCUMENT_NUMBER", QS_SAM_K_STR, S, 1,
+                                  64},
+    [QS_SAM_T_DOCUMENT_COUNTRY] = {QS_SAM_T_DOCUMENT_COUNTRY, "DOCUMENT_COUNTRY", QS_SAM_K_STR, 0,
+                                   1, 16},
+    [QS_SAM_T_NOTES] = {QS_SAM_T_NOTES, "NOTES", QS_SAM_K_STR, 0, 1, 1000},
+    [QS_SAM_T_ACTIVATION_CODE] = {QS_SAM_T_ACTIVATION_CODE, "ACTIVATION_CODE", QS_SAM_K_STR, S, 1,
+                                  64},
+    [QS_SAM_T_CERT] = {QS_SAM_T_CERT, "CERT", QS_SAM_K_BYTES, 0, 1, 16384},
+    [QS_SAM_T_CSR] = {QS_SAM_T_CSR, "CSR", QS_SAM_K_BYTES, 0, 1, 16384},
+    [QS_SAM_T_CERT_SERIAL] = {QS_SAM_T_CERT_SERIAL, "CERT_SERIAL", QS_SAM_K_BYTES, 0, 1, 20},
+    [QS_SAM_T_CRL_REASON] = {QS_SAM_T_CRL_REASON, "CRL_REASON", QS_SAM_K_U32, 0, 0, 10},
+    [QS_SAM_T_CA_MODE] = {QS_SAM_T_CA_MODE, "CA_MODE", QS_SAM_K_U32, 0, QS_SAM_CA_SELF_SIGNED,
+                          QS_SAM_CA_EXTERNAL},
+    [QS_SAM_T_CRL] = {QS_SAM_T_CRL, "CRL", QS_SAM_K_BYTES, 0, 1, QS_SAM_CRL_MAX},
+    [QS_SAM_T_OCSP_REQUEST] = {QS_SAM_T_OCSP_REQUEST, "OCSP_REQUEST", QS_SAM_K_BYTES, 0, 1, 16384},
+    [QS_SAM_T_OCSP_RESPONSE] = {QS_SAM_T_OCSP_RESPONSE, "OCSP_RESPONSE", QS_SAM_K_BYTES, 0, 1,
+                                65536},
+    [QS_SAM_T_RA_SESSION] = {QS_SAM_T_RA_SESSION, "RA_SESSION", QS_SAM_K_STR, S, QS_SAM_SAD_LEN,
+                             QS_SAM_SAD_LEN},
+    [QS_SAM_T_EXPIRES_AT] = {QS_SAM_T_EXPIRES_AT, "EXPIRES_AT", QS_SAM_K_U64, 0, 1, UINT32_MAX},
 };
 
 #undef S
@@ -137,6 +171,81 @@ static const qs_sam_field_spec qs_sam_f_create_user_[] = {
 static const qs_sam_field_spec qs_sam_f_create_user_resp_[] = {
     REQ(QS_SAM_T_USER_ID),
 };
+static const qs_sam_field_spec qs_sam_f_ca_init_[] = {
+    OPT(QS_SAM_T_ACTOR),
+    REQ(QS_SAM_T_CA_MODE),
+};
+static const qs_sam_field_spec qs_sam_f_ca_init_resp_[] = {
+    OPT(QS_SAM_T_CERT),
+    OPT(QS_SAM_T_CSR),
+};
+static const qs_sam_field_spec qs_sam_f_ca_import_[] = {
+    OPT(QS_SAM_T_ACTOR),
+    REQ(QS_SAM_T_CERT),
+};
+static const qs_sam_field_spec qs_sam_f_actor_only_[] = {
+    OPT(QS_SAM_T_ACTOR),
+};
+static const qs_sam_field_spec qs_sam_f_cert_resp_[] = {
+    REQ(QS_SAM_T_CERT),
+};
+static const qs_sam_field_spec qs_sam_f_create_signer_[] = {
+    OPT(QS_SAM_T_ACTOR),         REQ(QS_SAM_T_USERNAME),        REQ(QS_SAM_T_PROFILE),
+    REQ(QS_SAM_T_COUNTRY),       REQ(QS_SAM_T_COMMON_NAME),     OPT(QS_SAM_T_GIVEN_NAME),
+    OPT(QS_SAM_T_SURNAME),       OPT(QS_SAM_T_PSEUDONYM),       OPT(QS_SAM_T_SERIAL_NUMBER),
+    OPT(QS_SAM_T_ORGANIZATION),  OPT(QS_SAM_T_ORGANIZATION_ID), REQ(QS_SAM_T_EVIDENCE_METHOD),
+    REQ(QS_SAM_T_DOCUMENT_TYPE), REQ(QS_SAM_T_DOCUMENT_NUMBER), REQ(QS_SAM_T_DOCUMENT_COUNTRY),
+    OPT(QS_SAM_T_NOTES),         OPT(QS_SAM_T_RA_SESSION),
+};
+static const qs_sam_field_spec qs_sam_f_create_signer_resp_[] = {
+    REQ(QS_SAM_T_USER_ID),
+    REQ(QS_SAM_T_ACTIVATION_CODE),
+    REQ(QS_SAM_T_EXPIRES_AT),
+};
+static const qs_sam_field_spec qs_sam_f_issue_[] = {
+    OPT(QS_SAM_T_USER_ID), OPT(QS_SAM_T_CREDENTIAL_ID), OPT(QS_SAM_T_ACTOR),
+    OPT(QS_SAM_T_KEY_ALG), OPT(QS_SAM_T_PROFILE),       OPT(QS_SAM_T_RA_SESSION),
+};
+static const qs_sam_field_spec qs_sam_f_issue_resp_[] = {
+    REQ(QS_SAM_T_CREDENTIAL_ID),
+    REQ(QS_SAM_T_CERT),
+    REQ(QS_SAM_T_CERT_SERIAL),
+};
+static const qs_sam_field_spec qs_sam_f_revoke_[] = {
+    OPT(QS_SAM_T_CREDENTIAL_ID), OPT(QS_SAM_T_ACTOR),      OPT(QS_SAM_T_REASON),
+    OPT(QS_SAM_T_CERT_SERIAL),   REQ(QS_SAM_T_CRL_REASON), OPT(QS_SAM_T_RA_SESSION),
+};
+static const qs_sam_field_spec qs_sam_f_revoke_resp_[] = {
+    REQ(QS_SAM_T_CERT_SERIAL),
+};
+static const qs_sam_field_spec qs_sam_f_crl_resp_[] = {
+    REQ(QS_SAM_T_CRL),
+};
+static const qs_sam_field_spec qs_sam_f_ocsp_[] = {
+    REQ(QS_SAM_T_OCSP_REQUEST),
+};
+static const qs_sam_field_spec qs_sam_f_ocsp_resp_[] = {
+    REQ(QS_SAM_T_OCSP_RESPONSE),
+};
+static const qs_sam_field_spec qs_sam_f_activate_[] = {
+    REQ(QS_SAM_T_USER_ID),         REQ(QS_SAM_T_PIN),
+    OPT(QS_SAM_T_TOTP_ISSUER),     OPT(QS_SAM_T_TOTP_ACCOUNT),
+    REQ(QS_SAM_T_ACTIVATION_CODE),
+};
+static const qs_sam_field_spec qs_sam_f_unlock_[] = {
+    REQ(QS_SAM_T_CREDENTIAL_ID),
+    OPT(QS_SAM_T_ACTOR),
+    REQ(QS_SAM_T_REASON),
+    OPT(QS_SAM_T_RA_SESSION),
+};
+static const qs_sam_field_spec qs_sam_f_officer_login_[] = {
+    REQ(QS_SAM_T_USER_ID),
+    REQ(QS_SAM_T_OTP),
+};
+static const qs_sam_field_spec qs_sam_f_officer_login_resp_[] = {
+    REQ(QS_SAM_T_EXPIRES_IN),
+    REQ(QS_SAM_T_RA_SESSION),
+};
 static const qs_sam_field_spec qs_sam_f_error_[] = {
     REQ(QS_SAM_T_ERROR_CODE),
     REQ(QS_SAM_T_ERROR_MESSAGE),
@@ -151,6 +260,17 @@ static const qs_sam_msg_spec qs_sam_msgs_[] = {
     {QS_SAM_SIGN, "SIGN", N(qs_sam_f_sign_), qs_sam_f_sign_},
     {QS_SAM_CREDENTIAL_STATE, "CREDENTIAL_STATE", N(qs_sam_f_state_), qs_sam_f_state_},
     {QS_SAM_CREATE_USER, "CREATE_USER", N(qs_sam_f_create_user_), qs_sam_f_create_user_},
+    {QS_SAM_CA_INIT, "CA_INIT", N(qs_sam_f_ca_init_), qs_sam_f_ca_init_},
+    {QS_SAM_CA_IMPORT_CERT, "CA_IMPORT_CERT", N(qs_sam_f_ca_import_), qs_sam_f_ca_import_},
+    {QS_SAM_CA_RENEW_OCSP, "CA_RENEW_OCSP", N(qs_sam_f_actor_only_), qs_sam_f_actor_only_},
+    {QS_SAM_CREATE_SIGNER, "CREATE_SIGNER", N(qs_sam_f_create_signer_), qs_sam_f_create_signer_},
+    {QS_SAM_ISSUE_CERT, "ISSUE_CERT", N(qs_sam_f_issue_), qs_sam_f_issue_},
+    {QS_SAM_REVOKE, "REVOKE", N(qs_sam_f_revoke_), qs_sam_f_revoke_},
+    {QS_SAM_CRL, "CRL", 0, NULL},
+    {QS_SAM_OCSP, "OCSP", N(qs_sam_f_ocsp_), qs_sam_f_ocsp_},
+    {QS_SAM_ACTIVATE, "ACTIVATE", N(qs_sam_f_activate_), qs_sam_f_activate_},
+    {QS_SAM_UNLOCK, "UNLOCK", N(qs_sam_f_unlock_), qs_sam_f_unlock_},
+    {QS_SAM_OFFICER_LOGIN, "OFFICER_LOGIN", N(qs_sam_f_officer_login_), qs_sam_f_officer_login_},
     {QS_SAM_PING_RESP, "PING_RESP", 0, NULL},
     {QS_SAM_ENROL_FACTORS_RESP, "ENROL_FACTORS_RESP", N(qs_sam_f_enrol_resp_),
      qs_sam_f_enrol_resp_},
@@ -162,6 +282,20 @@ static const qs_sam_msg_spec qs_sam_msgs_[] = {
     {QS_SAM_CREDENTIAL_STATE_RESP, "CREDENTIAL_STATE_RESP", 0, NULL},
     {QS_SAM_CREATE_USER_RESP, "CREATE_USER_RESP", N(qs_sam_f_create_user_resp_),
      qs_sam_f_create_user_resp_},
+    {QS_SAM_CA_INIT_RESP, "CA_INIT_RESP", N(qs_sam_f_ca_init_resp_), qs_sam_f_ca_init_resp_},
+    {QS_SAM_CA_IMPORT_CERT_RESP, "CA_IMPORT_CERT_RESP", N(qs_sam_f_cert_resp_),
+     qs_sam_f_cert_resp_},
+    {QS_SAM_CA_RENEW_OCSP_RESP, "CA_RENEW_OCSP_RESP", N(qs_sam_f_cert_resp_), qs_sam_f_cert_resp_},
+    {QS_SAM_CREATE_SIGNER_RESP, "CREATE_SIGNER_RESP", N(qs_sam_f_create_signer_resp_),
+     qs_sam_f_create_signer_resp_},
+    {QS_SAM_ISSUE_CERT_RESP, "ISSUE_CERT_RESP", N(qs_sam_f_issue_resp_), qs_sam_f_issue_resp_},
+    {QS_SAM_REVOKE_RESP, "REVOKE_RESP", N(qs_sam_f_revoke_resp_), qs_sam_f_revoke_resp_},
+    {QS_SAM_CRL_RESP, "CRL_RESP", N(qs_sam_f_crl_resp_), qs_sam_f_crl_resp_},
+    {QS_SAM_OCSP_RESP, "OCSP_RESP", N(qs_sam_f_ocsp_resp_), qs_sam_f_ocsp_resp_},
+    {QS_SAM_ACTIVATE_RESP, "ACTIVATE_RESP", N(qs_sam_f_enrol_resp_), qs_sam_f_enrol_resp_},
+    {QS_SAM_UNLOCK_RESP, "UNLOCK_RESP", 0, NULL},
+    {QS_SAM_OFFICER_LOGIN_RESP, "OFFICER_LOGIN_RESP", N(qs_sam_f_officer_login_resp_),
+     qs_sam_f_officer_login_resp_},
     {QS_SAM_ERROR, "ERROR", N(qs_sam_f_error_), qs_sam_f_error_},
 };
 

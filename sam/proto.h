@@ -30,7 +30,7 @@
 #define QS_SAM_FIELD_HDR_LEN  6
 #define QS_SAM_MAX_BODY       ((size_t)1 << 20) /* 1 MiB: largest body accepted or produced */
 #define QS_SAM_MAX_FRAME      (QS_SAM_HDR_LEN + QS_SAM_MAX_BODY)
-#define QS_SAM_MAX_MSG_FIELDS 12 /* most distinct fields one message type allows */
+#define QS_SAM_MAX_MSG_FIELDS 20 /* most distinct fields one message type allows */
 #define QS_SAM_MAX_HASHES     1000
 #define QS_SAM_SAD_LEN        43 /* base64url of a 32-byte handle, unpadded */
 
@@ -45,6 +45,17 @@ typedef enum qs_sam_type {
     QS_SAM_SIGN = 0x0006,
     QS_SAM_CREDENTIAL_STATE = 0x0007,
     QS_SAM_CREATE_USER = 0x0008,
+    QS_SAM_CA_INIT = 0x0009,
+    QS_SAM_CA_IMPORT_CERT = 0x000A,
+    QS_SAM_CA_RENEW_OCSP = 0x000B,
+    QS_SAM_CREATE_SIGNER = 0x000C,
+    QS_SAM_ISSUE_CERT = 0x000D,
+    QS_SAM_REVOKE = 0x000E,
+    QS_SAM_CRL = 0x000F,
+    QS_SAM_OCSP = 0x0010,
+    QS_SAM_ACTIVATE = 0x0011,
+    QS_SAM_UNLOCK = 0x0012,
+    QS_SAM_OFFICER_LOGIN = 0x0013,
     QS_SAM_PING_RESP = 0x8001,
     QS_SAM_ENROL_FACTORS_RESP = 0x8002,
     QS_SAM_CREATE_CREDENTIAL_RESP = 0x8003,
@@ -53,6 +64,17 @@ typedef enum qs_sam_type {
     QS_SAM_SIGN_RESP = 0x8006,
     QS_SAM_CREDENTIAL_STATE_RESP = 0x8007,
     QS_SAM_CREATE_USER_RESP = 0x8008,
+    QS_SAM_CA_INIT_RESP = 0x8009,
+    QS_SAM_CA_IMPORT_CERT_RESP = 0x800A,
+    QS_SAM_CA_RENEW_OCSP_RESP = 0x800B,
+    QS_SAM_CREATE_SIGNER_RESP = 0x800C,
+    QS_SAM_ISSUE_CERT_RESP = 0x800D,
+    QS_SAM_REVOKE_RESP = 0x800E,
+    QS_SAM_CRL_RESP = 0x800F,
+    QS_SAM_OCSP_RESP = 0x8010,
+    QS_SAM_ACTIVATE_RESP = 0x8011,
+    QS_SAM_UNLOCK_RESP = 0x8012,
+    QS_SAM_OFFICER_LOGIN_RESP = 0x8013,
     QS_SAM_ERROR = 0xFFFF,
 } qs_sam_type;
 
@@ -87,9 +109,36 @@ typedef enum qs_sam_tag {
     QS_SAM_T_ERROR_MESSAGE = 25,  /* str 1..512 */
     QS_SAM_T_USERNAME = 26,       /* str 1..128: a new user's login name */
     QS_SAM_T_USER_KIND = 27,      /* u32 qs_sam_user_kind */
+
+    /* the certification and registration authority */
+    QS_SAM_T_PROFILE = 28,          /* str 1..32: certificate profile, "qcp-n-qscd" */
+    QS_SAM_T_COUNTRY = 29,          /* str 1..16: subject countryName */
+    QS_SAM_T_COMMON_NAME = 30,      /* str 1..256: subject commonName */
+    QS_SAM_T_GIVEN_NAME = 31,       /* str 1..1024: subject givenName */
+    QS_SAM_T_SURNAME = 32,          /* str 1..1024: subject surname */
+    QS_SAM_T_PSEUDONYM = 33,        /* str 1..512: subject pseudonym */
+    QS_SAM_T_SERIAL_NUMBER = 34,    /* str 1..256: subject serialNumber ("PNOEE-...") */
+    QS_SAM_T_ORGANIZATION = 35,     /* str 1..256: subject organizationName */
+    QS_SAM_T_ORGANIZATION_ID = 36,  /* str 1..256: subject organizationIdentifier */
+    QS_SAM_T_EVIDENCE_METHOD = 37,  /* u32 qs_sam_evidence_method */
+    QS_SAM_T_DOCUMENT_TYPE = 38,    /* u32 qs_sam_document_type */
+    QS_SAM_T_DOCUMENT_NUMBER = 39,  /* str 1..64, secret: stored only as a keyed salted hash */
+    QS_SAM_T_DOCUMENT_COUNTRY = 40, /* str 1..16: the document's issuing country */
+    QS_SAM_T_NOTES = 41,            /* str 1..1000: the officer's notes on the evidence */
+    QS_SAM_T_ACTIVATION_CODE = 42,  /* str 1..64, secret */
+    QS_SAM_T_CERT = 43,             /* bytes 1..16384: a DER certificate */
+    QS_SAM_T_CSR = 44,              /* bytes 1..16384: a DER PKCS#10 request */
+    QS_SAM_T_CERT_SERIAL = 45,      /* bytes 1..20: a certificate serial number, big-endian */
+    QS_SAM_T_CRL_REASON = 46,       /* u32 0..10: RFC 5280 CRLReason */
+    QS_SAM_T_CA_MODE = 47,          /* u32 qs_sam_ca_mode */
+    QS_SAM_T_CRL = 48,              /* bytes: a DER CRL */
+    QS_SAM_T_OCSP_REQUEST = 49,     /* bytes 1..16384: a DER OCSPRequest */
+    QS_SAM_T_OCSP_RESPONSE = 50,    /* bytes 1..65536: a DER OCSPResponse */
+    QS_SAM_T_RA_SESSION = 51,       /* str of 43, secret: an officer's RA session handle */
+    QS_SAM_T_EXPIRES_AT = 52,       /* u64 1..2^32-1: a time, seconds since the Unix epoch */
 } qs_sam_tag;
 
-#define QS_SAM_TAG_MAX 27
+#define QS_SAM_TAG_MAX 52
 
 typedef enum qs_sam_key_alg {
     QS_SAM_KEY_RSA2048 = 1,
@@ -116,6 +165,26 @@ typedef enum qs_sam_user_kind {
     QS_SAM_USER_OFFICER = 2, /* registration officer */
     QS_SAM_USER_AUDITOR = 3, /* reads evidence */
 } qs_sam_user_kind;
+
+typedef enum qs_sam_evidence_method {
+    QS_SAM_EVIDENCE_PHYSICAL = 1, /* the person was present before the officer */
+    QS_SAM_EVIDENCE_REMOTE = 2,   /* remote identification (video or eID) */
+} qs_sam_evidence_method;
+
+typedef enum qs_sam_document_type {
+    QS_SAM_DOC_PASSPORT = 1,
+    QS_SAM_DOC_ID_CARD = 2,
+    QS_SAM_DOC_RESIDENCE_PERMIT = 3,
+    QS_SAM_DOC_DRIVING_LICENCE = 4,
+} qs_sam_document_type;
+
+typedef enum qs_sam_ca_mode {
+    QS_SAM_CA_SELF_SIGNED = 1, /* a self-signed root (local stack, tests) */
+    QS_SAM_CA_EXTERNAL = 2,    /* a PKCS#10 request for an external root, then CA_IMPORT_CERT */
+} qs_sam_ca_mode;
+
+/* The largest CRL a response carries: the body limit less room for the frame. */
+#define QS_SAM_CRL_MAX (QS_SAM_MAX_BODY - 64)
 
 typedef enum qs_sam_state_action {
     QS_SAM_STATE_LOCK = 1,

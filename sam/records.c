@@ -11,8 +11,8 @@
 #include "util/log.h"
 #include "util/secret.h"
 
-/* Most values one encoding holds: the domain, the table and 11 columns (sads). */
-#define REC_MAX_FIELDS 13
+/* Most values one encoding holds: the domain, the table and 19 columns (identity_evidence). */
+#define REC_MAX_FIELDS 21
 
 typedef struct rec_enc {
     qs_hsm_buf parts[2 * REC_MAX_FIELDS];
@@ -90,11 +90,32 @@ const char *qs_rec_table_name(qs_rec_table t)
         return "sads";
     case QS_REC_SAD_HASHES:
         return "sad_hashes";
+    case QS_REC_CERTIFICATES:
+        return "certificates";
+    case QS_REC_CA_STATE:
+        return "ca_state";
+    case QS_REC_EVIDENCE:
+        return "identity_evidence";
+    case QS_REC_ACTIVATION:
+        return "activation_codes";
+    case QS_REC_RA_SESSION:
+        return "ra_sessions";
     }
     return "?";
 }
 
 #define TEXT(e, field) enc_text((e), (field), sizeof(field))
+
+/* Optional text: "" stands for SQL NULL. */
+static void enc_text_opt(rec_enc *e, const char *s, size_t cap)
+{
+    if (s[0] == '\0')
+        enc_bytes(e, NULL, 0);
+    else
+        enc_text(e, s, cap);
+}
+
+#define TEXT_OPT(e, field) enc_text_opt((e), (field), sizeof(field))
 
 static qs_err rec_build(const qs_rec *rec, rec_enc *e)
 {
@@ -173,6 +194,92 @@ static qs_err rec_build(const qs_rec *rec, rec_enc *e)
             enc_bytes(e, NULL, 0);
         break;
     }
+    case QS_REC_CERTIFICATES: {
+        const qs_db_certificate *c = rec->row;
+        enc_sized(e, c->serial, c->serial_len, sizeof c->serial);
+        enc_bytes(e, c->credential_id, sizeof c->credential_id);
+        TEXT(e, c->issuer);
+        TEXT(e, c->subject);
+        enc_int(e, c->not_before_us);
+        enc_int(e, c->not_after_us);
+        enc_sized(e, c->der, c->der_len, sizeof c->der);
+        TEXT(e, c->profile);
+        TEXT(e, c->status);
+        if (c->revoked) {
+            enc_int(e, c->revoked_at_us);
+            enc_int(e, c->reason);
+        } else {
+            enc_bytes(e, NULL, 0);
+            enc_bytes(e, NULL, 0);
+        }
+        break;
+    }
+    case QS_REC_CA_STATE: {
+        const qs_db_ca_state *c = rec->row;
+        enc_int(e, 1);
+        TEXT(e, c->key_label);
+        TEXT(e, c->key_alg);
+        TEXT(e, c->status);
+        if (c->has_ca_cert)
+            enc_sized(e, c->ca_cert, c->ca_cert_len, sizeof c->ca_cert);
+        else
+            enc_bytes(e, NULL, 0);
+        if (c->has_csr)
+            enc_sized(e, c->csr, c->csr_len, sizeof c->csr);
+        else
+            enc_bytes(e, NULL, 0);
+        TEXT(e, c->ocsp_key_label);
+        if (c->has_ocsp_cert)
+            enc_sized(e, c->ocsp_cert, c->ocsp_cert_len, sizeof c->ocsp_cert);
+        else
+            enc_bytes(e, NULL, 0);
+        enc_int(e, c->crl_number);
+        break;
+    }
+    case QS_REC_EVIDENCE: {
+        const qs_db_evidence *v = rec->row;
+        enc_bytes(e, v->id, sizeof v->id);
+        enc_bytes(e, v->user_id, sizeof v->user_id);
+        TEXT(e, v->method);
+        TEXT(e, v->document_type);
+        enc_bytes(e, v->document_number_hash, sizeof v->document_number_hash);
+        enc_bytes(e, v->document_salt, sizeof v->document_salt);
+        TEXT(e, v->issuing_country);
+        TEXT(e, v->officer);
+        enc_int(e, v->verified_at_us);
+        TEXT_OPT(e, v->notes);
+        TEXT(e, v->profile);
+        TEXT(e, v->country);
+        TEXT(e, v->common_name);
+        TEXT_OPT(e, v->given_name);
+        TEXT_OPT(e, v->surname);
+        TEXT_OPT(e, v->pseudonym);
+        TEXT_OPT(e, v->serial_number);
+        TEXT_OPT(e, v->organization);
+        TEXT_OPT(e, v->organization_id);
+        break;
+    }
+    case QS_REC_ACTIVATION: {
+        const qs_db_activation *a = rec->row;
+        enc_bytes(e, a->user_id, sizeof a->user_id);
+        enc_bytes(e, a->code_hash, sizeof a->code_hash);
+        enc_int(e, a->created_at_us);
+        enc_int(e, a->expires_at_us);
+        if (a->used)
+            enc_int(e, a->used_at_us);
+        else
+            enc_bytes(e, NULL, 0);
+        enc_int(e, a->failed_attempts);
+        break;
+    }
+    case QS_REC_RA_SESSION: {
+        const qs_db_ra_session *r = rec->row;
+        enc_bytes(e, r->session_hash, sizeof r->session_hash);
+        enc_bytes(e, r->officer_id, sizeof r->officer_id);
+        enc_int(e, r->created_at_us);
+        enc_int(e, r->expires_at_us);
+        break;
+    }
     }
     if (e->failed) {
         qs_bug("record of %s does not encode (a length over its buffer)", table);
@@ -182,6 +289,7 @@ static qs_err rec_build(const qs_rec *rec, rec_enc *e)
 }
 
 #undef TEXT
+#undef TEXT_OPT
 
 qs_err qs_rec_mac(qs_hsm_session *hs, const qs_rec *rec, uint8_t mac[static QS_REC_MAC_LEN])
 {

@@ -1,7 +1,8 @@
 /*
  * Record MACs: how the SAM authenticates the rows it relies on (invariant 3).
  *
- * Every row of users, credentials, factor_pin, factor_totp, sads and sad_hashes carries
+ * Every row of users, credentials, factor_pin, factor_totp, sads, sad_hashes and of the CA's
+ * and RA's tables (certificates, ca_state, identity_evidence, activation_codes, ra_sessions)
  * record_mac, an HMAC-SHA-256 made in the HSM with the record-MAC key (QS_HSM_RECORD_MAC, label
  * "qsign-record-mac"), which never leaves the HSM.  The SAM checks the MAC of a row before it
  * uses the row for anything, and writes a fresh MAC with every change.  A row written or
@@ -31,6 +32,17 @@
  *   sads         sad_hash, user_id, credential_id, hash_alg, num_signatures, remaining,
  *                hashes_sha256, created_at, expires_at, auth_event_writer, auth_event_seq
  *   sad_hashes   sad_hash, digest, consumed_at (NULL while unused)
+ *   certificates serial, credential_id, issuer, subject, not_before, not_after, der, profile,
+ *                status, revoked_at (NULL unless revoked), reason (NULL unless revoked)
+ *   ca_state     id, key_label, key_alg, status, ca_cert, csr, ocsp_key_label, ocsp_cert
+ *                (each of the three NULL when absent), crl_number
+ *   identity_evidence  id, user_id, method, document_type, document_number_hash,
+ *                document_salt, issuing_country, officer, verified_at, notes, profile, country,
+ *                common_name, given_name, surname, pseudonym, serial_number, organization,
+ *                organization_id (optional text NULL when absent)
+ *   activation_codes  user_id, code_hash, created_at, expires_at, used_at (NULL while
+ *                unused), failed_attempts
+ *   ra_sessions  session_hash, officer_id, created_at, expires_at
  *
  * Every value has a length prefix and the table name is inside E, so different rows never
  * encode to the same bytes, in one table or across tables.  The audit log's MACs use the same
@@ -49,6 +61,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db/db_ca.h"
 #include "db/db_sam.h"
 #include "hsm/hsm.h"
 #include "util/err.h"
@@ -65,6 +78,11 @@ typedef enum qs_rec_table {
     QS_REC_FACTOR_TOTP = 4,
     QS_REC_SADS = 5,
     QS_REC_SAD_HASHES = 6,
+    QS_REC_CERTIFICATES = 7,
+    QS_REC_CA_STATE = 8,
+    QS_REC_EVIDENCE = 9,
+    QS_REC_ACTIVATION = 10,
+    QS_REC_RA_SESSION = 11,
 } qs_rec_table;
 
 /* One row to MAC: the table and a pointer to its row struct (sad_hashes rows also need the
@@ -99,6 +117,27 @@ static inline qs_rec qs_rec_sad_hash(const uint8_t sad_hash[static QS_DB_SAM_SHA
                                      const qs_db_sad_hash *h)
 {
     return (qs_rec){QS_REC_SAD_HASHES, h, sad_hash};
+}
+
+static inline qs_rec qs_rec_certificate(const qs_db_certificate *c)
+{
+    return (qs_rec){QS_REC_CERTIFICATES, c, NULL};
+}
+static inline qs_rec qs_rec_ca_state(const qs_db_ca_state *s)
+{
+    return (qs_rec){QS_REC_CA_STATE, s, NULL};
+}
+static inline qs_rec qs_rec_evidence(const qs_db_evidence *e)
+{
+    return (qs_rec){QS_REC_EVIDENCE, e, NULL};
+}
+static inline qs_rec qs_rec_activation(const qs_db_activation *a)
+{
+    return (qs_rec){QS_REC_ACTIVATION, a, NULL};
+}
+static inline qs_rec qs_rec_ra_session(const qs_db_ra_session *s)
+{
+    return (qs_rec){QS_REC_RA_SESSION, s, NULL};
 }
 
 /* The table's SQL name ("users", ...); "?" for a value outside the enum. */

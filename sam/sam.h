@@ -8,6 +8,10 @@
  *   common.c    what the handlers share: errors, audit events, JSON details, algorithm
  *               mappings, digest checks, ids and time
  *   records.c   record MACs (records.h)
+ *   ca.c        the certification authority: keys, certificates, profiles, CRL, OCSP cache
+ *               (ca.h)
+ *   ra_auth.c   who may register: admin peers or an officer's RA session
+ *   activation.c  activation codes of new signers (signer.h)
  *
  * Threads: a fixed pool of workers, each owning one HSM session and one database connection
  * (role qsign_sam); a connection is served by one worker at a time (EPOLLONESHOT), one request
@@ -71,6 +75,31 @@ typedef struct sam_config {
     int64_t sad_lifetime;
     int64_t sad_max_lifetime;
     int64_t max_signatures;
+    /* [ca] */
+    char *ca_key_label;
+    char *ca_key_alg; /* ec-p256 | ec-p384 */
+    char *ocsp_key_label;
+    char *ocsp_key_alg;
+    char *ca_country;
+    char *ca_organization;
+    char *ca_organization_id;
+    char *ca_common_name;
+    int64_t ca_validity_days;
+    int64_t ocsp_validity_days;
+    int64_t cert_validity_days;
+    char *pds_url;
+    char *pds_lang;
+    char *tsp_policy_oid;
+    char *cps_uri;
+    int64_t retention_years;
+    char *ca_issuers_url;
+    char *ocsp_url;
+    char *crl_url;
+    int64_t crl_validity_hours;
+    int64_t ocsp_cache_seconds;
+    /* [ra] */
+    int64_t activation_lifetime;
+    int64_t ra_session_lifetime;
     /* [log] */
     char *log_level;
 
@@ -94,10 +123,13 @@ void sam_config_write_example(FILE *f);
 
 /* ---- The daemon (server.c) --------------------------------------------------------------- */
 
+typedef struct sam_ca sam_ca; /* sam/ca.h */
+
 typedef struct sam {
     const sam_config *cfg;
     qs_hsm *hsm;
     qs_audit *audit;
+    sam_ca *ca; /* the certification authority (sam/ca.h) */
 } sam;
 
 /* Runs the daemon with a loaded config until SIGTERM or SIGINT: returns the process exit
@@ -133,6 +165,11 @@ typedef struct sam_req {
     qs_sam_builder *resp;
     qs_err err;
     char errmsg[160];
+    /* The registration officer whose RA session authorized the request (sam_ra_authorize);
+     * named in the actor of its audit records. */
+    bool has_officer;
+    uint8_t officer_id[QS_DB_SAM_UUID_LEN];
+    char officer[QS_DB_USERNAME_MAX + 1];
     /* A record that failed its MAC check (sam_mac_mismatch), audited by the server. */
     struct {
         const char *table; /* NULL: none */
@@ -155,6 +192,23 @@ qs_err sam_h_authorize(sam_req *rq);
 qs_err sam_h_extend(sam_req *rq);
 qs_err sam_h_sign(sam_req *rq);
 qs_err sam_h_credential_state(sam_req *rq);
+qs_err sam_h_ca_init(sam_req *rq);
+qs_err sam_h_ca_import_cert(sam_req *rq);
+qs_err sam_h_ca_renew_ocsp(sam_req *rq);
+qs_err sam_h_create_signer(sam_req *rq);
+qs_err sam_h_issue_cert(sam_req *rq);
+qs_err sam_h_revoke(sam_req *rq);
+qs_err sam_h_crl(sam_req *rq);
+qs_err sam_h_ocsp(sam_req *rq);
+qs_err sam_h_activate(sam_req *rq);
+qs_err sam_h_unlock(sam_req *rq);
+qs_err sam_h_officer_login(sam_req *rq);
+
+/* Registration requests (CREATE_SIGNER, ISSUE_CERT, REVOKE, UNLOCK) come from admin peers or
+ * carry the RA_SESSION of an active registration officer (sam/ra_auth.c): checks which, fills
+ * rq->officer for the audit actor, or fails the request with QS_ERR_FORBIDDEN (an unknown or
+ * expired session, or a non-admin peer without one) and audits the refusal as event_type. */
+QS_MUST_CHECK qs_err sam_ra_authorize(sam_req *rq, const char *event_type);
 
 /* ---- Shared by the handlers (common.c) ---------------------------------------------------- */
 

@@ -37,6 +37,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "sam/ca.h"
 #include "sam/sam.h"
 #include "util/log.h"
 #include "util/secret.h"
@@ -96,6 +97,19 @@ static const sam_route sam_routes[] = {
     {QS_SAM_SIGN, sam_h_sign, false},
     {QS_SAM_CREDENTIAL_STATE, sam_h_credential_state, true},
     {QS_SAM_CREATE_USER, sam_h_create_user, true},
+    {QS_SAM_CA_INIT, sam_h_ca_init, true},
+    {QS_SAM_CA_IMPORT_CERT, sam_h_ca_import_cert, true},
+    {QS_SAM_CA_RENEW_OCSP, sam_h_ca_renew_ocsp, true},
+    /* registration: admin peers, or an officer's RA session (checked inside) */
+    {QS_SAM_CREATE_SIGNER, sam_h_create_signer, false},
+    {QS_SAM_ISSUE_CERT, sam_h_issue_cert, false},
+    {QS_SAM_REVOKE, sam_h_revoke, false},
+    {QS_SAM_UNLOCK, sam_h_unlock, false},
+    /* public status, the signer's activation, the officer's second factor */
+    {QS_SAM_CRL, sam_h_crl, false},
+    {QS_SAM_OCSP, sam_h_ocsp, false},
+    {QS_SAM_ACTIVATE, sam_h_activate, false},
+    {QS_SAM_OFFICER_LOGIN, sam_h_officer_login, false},
 };
 
 static const sam_route *sam_route_get(uint16_t type)
@@ -580,6 +594,7 @@ static void server_cleanup(sam_server *srv)
         qs_hsm_session_close(srv->workers[i].hs);
         qs_db_free(srv->workers[i].db);
     }
+    sam_ca_free(srv->s.ca);
     qs_hsm_close(srv->s.hsm);
     if (srv->listen_fd >= 0) {
         close(srv->listen_fd);
@@ -646,6 +661,11 @@ int sam_run(const sam_config *cfg)
     }
     if (open_workers(&srv, first_db) != QS_OK)
         goto out;
+    if ((r = sam_ca_new(cfg, &srv.s.ca)) != QS_OK ||
+        (r = sam_ca_load(srv.s.ca, srv.workers[0].hs, srv.workers[0].db)) != QS_OK) {
+        qs_error("cannot open the certification authority: %s", qs_err_name(r));
+        goto out;
+    }
     if (bind_socket(&srv) != QS_OK)
         goto out;
     srv.epfd = epoll_create1(EPOLL_CLOEXEC);

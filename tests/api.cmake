@@ -8,6 +8,7 @@ endif()
 qs_add_test(NAME test_api_spec SOURCES unit/test_api_spec.c LIBS qsign_api LABELS unit api)
 qs_add_test(NAME test_api_errors SOURCES unit/test_api_errors.c LIBS qsign_api LABELS unit api)
 qs_add_fuzzer(NAME api_request SOURCES fuzz/fuzz_api_request.c LIBS qsign_api)
+qs_add_fuzzer(NAME ra_request SOURCES fuzz/fuzz_ra_request.c LIBS qsign_api)
 
 pkg_check_modules(CURL IMPORTED_TARGET libcurl)
 if(NOT CURL_FOUND)
@@ -37,4 +38,14 @@ if(TARGET qsign-sam AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/lib/samd.c)
         ENV QS_TEST_PG_ENV=${QS_PG_ENV_FILE} QS_QSIGND=$<TARGET_FILE:qsignd>
             QS_SAM_BIN=$<TARGET_FILE:qsign-sam> QS_QSIGNCTL=$<TARGET_FILE:qsignctl>)
     add_dependencies(test_api_sign qsignd qsign-sam)
+endif()
+
+# The registration authority and the PKI endpoints (/ra/v1, /account/v1, /pki) with the real SAM.
+if(TARGET qsign-sam AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/lib/samd.c)
+    qs_add_test(NAME test_api_ra SOURCES integration/test_api_ra.c
+        LIBS qsign_test_apid qsign_test_samd PkgConfig::JANSSON PkgConfig::SODIUM
+        LABELS api sam ca integration FIXTURES pg TIMEOUT 900
+        ENV QS_TEST_PG_ENV=${QS_PG_ENV_FILE} QS_QSIGND=$<TARGET_FILE:qsignd>
+            QS_SAM_BIN=$<TARGET_FILE:qsign-sam>)
+    add_dependencies(test_api_ra qsignd qsign-sam)
 endif()

@@ -26,3 +26,19 @@ endforeach()
 add_test(NAME sam_example_config
     COMMAND sh -c "'$<TARGET_FILE:qsign-sam>' --example-config | diff -u '${PROJECT_SOURCE_DIR}/deploy/qsign-sam.conf.example' -")
 set_tests_properties(sam_example_config PROPERTIES LABELS "sam;unit")
+
+# Invariant 1 under SIGKILL: every signature a client received has its committed audit record.
+qs_add_test(NAME test_sam_crash SOURCES integration/test_sam_crash.c
+    LIBS qsign_test_samd OpenSSL::Crypto Threads::Threads
+    LABELS sam integration FIXTURES pg
+    ENV QS_TEST_PG_ENV=${QS_PG_ENV_FILE} QS_SAM_BIN=$<TARGET_FILE:qsign-sam>)
+add_dependencies(test_sam_crash qsign-sam)
+
+# The certification and registration authority of the SAM: CA set-up, registration, issuance,
+# activation, OCSP, CRL and revocation, checked with the openssl tool.
+qs_add_test(NAME test_sam_ca SOURCES integration/test_sam_ca.c
+    LIBS qsign_test_samd qsign_sam OpenSSL::Crypto PkgConfig::SODIUM
+    LABELS sam ca integration FIXTURES pg TIMEOUT 900
+    ENV QS_TEST_PG_ENV=${QS_PG_ENV_FILE} QS_SAM_BIN=$<TARGET_FILE:qsign-sam>
+        QS_QSIGNCTL=$<TARGET_FILE:qsignctl>)
+add_dependencies(test_sam_ca qsign-sam qsignctl)

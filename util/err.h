@@ -62,7 +62,10 @@
     X(QS_ERR_RATE_LIMITED, -47, "too many requests")                                               \
     X(QS_ERR_METHOD_NOT_ALLOWED, -48, "HTTP method not allowed")                                   \
     X(QS_ERR_URI_TOO_LONG, -49, "request URI too long")                                            \
-    X(QS_ERR_HEADERS_TOO_LARGE, -50, "request headers too large")
+    X(QS_ERR_HEADERS_TOO_LARGE, -50, "request headers too large")                                  \
+    X(QS_ERR_CERT_EXPIRED, -51, "signing certificate expired")                                     \
+    X(QS_ERR_CERT_REVOKED, -52, "signing certificate revoked")                                     \
+    X(QS_ERR_CA_NOT_READY, -53, "certification authority not initialised")
 
 typedef enum qs_err {
 #define QS_ERR_ENUM_(name, value, text) name = (value),

@@ -52,6 +52,20 @@ module = $(ql_ini_value "$QL_PKCS11_MODULE")
 token_label = $(ql_ini_value "$QL_TOKEN_LABEL")
 pin_file = $(ql_ini_value "$QL_HSM_PIN")
 
+# The CA (part "ca" initialises it once with qsignctl ca init --self-signed): a test CA, nothing
+# qualified.  EN 319 412-2 and RFC 5280 want http for caIssuers, OCSP and the CRL: these are the
+# URLs the certificates name.  qsignd serves /pki/* on its port over https only, so on this stack
+# relying parties fetch https://127.0.0.1:$QL_API_PORT/pki/... with the local TLS CA (or run
+# a plain-HTTP proxy in front).  No PDS is served: pds_url is a placeholder.
+[ca]
+subject_country = EE
+subject_organization = qsign local test CA
+subject_common_name = qsign local test CA (not qualified)
+pds_url = https://127.0.0.1:$QL_API_PORT/pds/en.pdf
+ca_issuers_url = http://127.0.0.1:$QL_API_PORT/pki/ca.crt
+ocsp_url = http://127.0.0.1:$QL_API_PORT/pki/ocsp
+crl_url = http://127.0.0.1:$QL_API_PORT/pki/crl
+
 [log]
 level = info
 EOF

@@ -130,8 +130,9 @@ static void write_config(const qs_test_apid *d, const qs_test_pg *pg, const qs_t
             o->rl_address_per_minute, o->rl_address_burst > 0 ? o->rl_address_burst : 1000,
             o->rl_account_per_minute, o->rl_account_burst > 0 ? o->rl_account_burst : 1000);
     fprintf(f, "[database]\nconninfo = \"%s\"\n", pg->api_conninfo);
-    fprintf(f, "[sam]\nsocket_path = %s\ntimeout_ms = 2000\n",
-            o->sam_socket != NULL ? o->sam_socket : "/nonexistent/qsign-sam.sock");
+    fprintf(f, "[sam]\nsocket_path = %s\ntimeout_ms = %d\n",
+            o->sam_socket != NULL ? o->sam_socket : "/nonexistent/qsign-sam.sock",
+            o->sam_timeout_ms > 0 ? o->sam_timeout_ms : 2000);
     fprintf(f, "[auth]\ntoken_lifetime = %d\nrefresh_token_lifetime = %d\n",
             o->token_lifetime > 0 ? o->token_lifetime : 3600,
             o->refresh_token_lifetime > 0 ? o->refresh_token_lifetime : 86400);

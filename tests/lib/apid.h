@@ -26,6 +26,7 @@ typedef struct qs_test_apid_opts {
     int max_body;               /* bytes; 0: the default */
     const char *sam_socket;     /* NULL: a path where nothing listens */
     int threads;                /* [http] threads; 0: 2 */
+    int sam_timeout_ms;         /* [sam] timeout_ms; 0: 2000 */
 } qs_test_apid_opts;
 
 typedef struct qs_test_apid {

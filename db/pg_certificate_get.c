@@ -1,0 +1,28 @@
+/* Operation: a certificate by serial, optionally locked until the transaction ends. */
+#define QS_LOG_MODULE "db"
+#include <string.h>
+
+#include "db/db_ca_internal.h"
+
+qs_err qs_db_certificate_get(qs_db *db, const uint8_t *serial, size_t serial_len, bool lock,
+                             qs_db_certificate *out, bool *found)
+{
+    static const char sql[] =
+        "SELECT " QS_DB_CERTIFICATE_COLUMNS " FROM qsign.certificates WHERE serial = $1";
+    static const char sql_lock[] =
+        "SELECT " QS_DB_CERTIFICATE_COLUMNS " FROM qsign.certificates WHERE serial = $1 FOR UPDATE";
+    qs_db_param p[1];
+    PGresult *res = NULL;
+
+    memset(out, 0, sizeof *out);
+    *found = false;
+    qs_db_param_bytea(&p[0], serial, serial_len);
+    qs_err r = lock ? qs_db_exec(db, "qs_db_certificate_lock", sql_lock, 1, p, &res)
+                    : qs_db_exec(db, __func__, sql, 1, p, &res);
+    if (r == QS_OK && PQntuples(res) == 1) {
+        r = qs_db_certificate_row_read(res, 0, out);
+        *found = r == QS_OK;
+    }
+    PQclear(res);
+    return r;
+}
