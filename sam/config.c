@@ -32,6 +32,13 @@ static const qs_cfg_opt sam_options[] = {
     {"sam", "writer_id", QS_CFG_STRING, "sam-1",
      "this instance's audit chain id, unique per SAM instance ([A-Za-z0-9][A-Za-z0-9._-]*)",
      OFF(writer_id), 0, 0},
+    {"sam", "checkpoint_every_records", QS_CFG_INT, "1000",
+     "sign an audit checkpoint after this many records (0: only by time and at shutdown)",
+     OFF(checkpoint_every_records), 0, 100000000},
+    {"sam", "checkpoint_every_seconds", QS_CFG_INT, "60",
+     "sign an audit checkpoint after this many seconds with new records (0: only by count and "
+     "at shutdown)",
+     OFF(checkpoint_every_seconds), 0, 86400},
     {"sam", "admin_uids", QS_CFG_STRING, "0",
      "comma-separated uids of peers allowed privileged requests (create user, credential "
      "state, re-enrolment)",

@@ -55,6 +55,8 @@ typedef struct sam_config {
     char *socket_group; /* "" = leave the group as created */
     int64_t workers;
     char *writer_id;
+    int64_t checkpoint_every_records; /* signed audit checkpoint cadence; 0 = off */
+    int64_t checkpoint_every_seconds;
     char *admin_uids; /* comma-separated list of uids */
     bool lock_memory;
     int64_t read_timeout_ms;

@@ -653,6 +653,8 @@ int sam_run(const sam_config *cfg)
         .description = description,
         .conninfo = cfg->db_conninfo,
         .hsm = srv.s.hsm,
+        .checkpoint_every_records = (uint64_t)cfg->checkpoint_every_records,
+        .checkpoint_every_seconds = (unsigned)cfg->checkpoint_every_seconds,
     };
     if ((r = qs_audit_start(&ap, &srv.s.audit)) != QS_OK) {
         qs_error("cannot start the audit writer %s: %s", cfg->writer_id, qs_err_name(r));

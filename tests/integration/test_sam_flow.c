@@ -35,7 +35,9 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    f->d = qs_test_samd_start("flow", NULL);
+    /* A signed checkpoint every 10 audit records, so the run makes several while it works. */
+    qs_test_samd_opts o = {.extra = "[sam]\ncheckpoint_every_records = 10\n"};
+    f->d = qs_test_samd_start("flow", &o);
     f->c = qs_test_samd_connect(f->d);
     *state = f;
     return 0;
@@ -472,9 +474,29 @@ static void test_parallel_signers(void **state)
 }
 
 /* Last: stop the daemon the way systemd does and verify the whole audit chain. */
+/* A number from the audit tables, read as qsign_audit. */
+static long audit_value(fixture *f, const char *sql)
+{
+    PGconn *conn = qs_test_pg_connect(f->d->pg->audit_conninfo);
+    char *v = qs_test_pg_query_value(conn, sql);
+    long n = v != NULL ? atol(v) : -1;
+    free(v);
+    PQfinish(conn);
+    return n;
+}
+
 static void test_stop_and_verify_chain(void **state)
 {
     fixture *f = *state;
+    /* The running daemon signs checkpoints on its own (each commits after its batch: allow it
+     * a bounded moment). */
+    long running = 0;
+    for (int i = 0; i < 100 && running < 1; i++) {
+        running = audit_value(f, "SELECT count(*) FROM qsign.audit_checkpoints");
+        if (running < 1)
+            usleep(50 * 1000);
+    }
+    assert_true(running >= 1);
     qs_sam_client_close(f->c);
     f->c = NULL;
     assert_int_equal(qs_test_samd_terminate(f->d, SIGTERM), 0);
@@ -485,6 +507,8 @@ static void test_stop_and_verify_chain(void **state)
     assert_true(count > 20);
     assert_int_equal(qs_test_samd_audit_count(f->d, "event_type = 'service.stopped'"), 1);
     assert_int_equal(qs_test_samd_audit_count(f->d, "true"), (long)count);
+    /* ... and at shutdown the final head is covered by a checkpoint. */
+    assert_int_equal(audit_value(f, "SELECT max(seq) FROM qsign.audit_checkpoints"), (long)count);
     /* the socket is gone after a clean stop */
     assert_int_not_equal(access(f->d->socket_path, F_OK), 0);
 }
