@@ -7,7 +7,10 @@
 #define QS_CLI_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "util/err.h"
 
 typedef struct qs_ctl_config {
     /* [database] */
@@ -28,6 +31,18 @@ typedef struct qs_ctl_config {
 /* True when `value` is set; otherwise prints "qsignctl: [section] key must be set in the config"
  * and returns false.  Each sub-command checks the options it needs with this. */
 bool qs_ctl_need(const char *value, const char *section, const char *key);
+
+/* For the sub-commands that talk to qsign-sam (cli/sam_cli.c). */
+typedef struct qs_sam_client qs_sam_client;
+
+/* The login name of the user running qsignctl ("uid N" without one): the default audit actor. */
+const char *qs_ctl_default_actor(char *buf, size_t cap);
+
+/* Prints "qsignctl: WHAT: <error> (<name>): <the SAM's message>" and returns exit status 1. */
+int qs_ctl_sam_failed(const char *what, qs_sam_client *c, qs_err r);
+
+/* Connects to [sam] socket_path; NULL after printing why. */
+qs_sam_client *qs_ctl_connect_sam(const qs_ctl_config *cfg);
 
 int qs_ctl_db(const qs_ctl_config *cfg, int argc, char **argv);
 int qs_ctl_hsm(const qs_ctl_config *cfg, int argc, char **argv);

@@ -48,39 +48,6 @@ static void ca_usage(FILE *f)
                "       qsignctl crl FILE\n");
 }
 
-static const char *default_actor(char *buf, size_t cap)
-{
-    struct passwd pw, *res = NULL;
-    char tmp[1024];
-    if (getpwuid_r(getuid(), &pw, tmp, sizeof tmp, &res) == 0 && res != NULL)
-        snprintf(buf, cap, "%s", pw.pw_name);
-    else
-        snprintf(buf, cap, "uid %u", (unsigned)getuid());
-    return buf;
-}
-
-static int sam_failed(const char *what, qs_sam_client *c, qs_err r)
-{
-    const char *msg = c != NULL ? qs_sam_client_error(c) : "";
-    fprintf(stderr, "qsignctl: %s: %s (%s)%s%s\n", what, qs_err_str(r), qs_err_name(r),
-            msg[0] != '\0' ? ": " : "", msg);
-    return 1;
-}
-
-static qs_sam_client *connect_sam(const qs_ctl_config *cfg)
-{
-    qs_sam_client *c = NULL;
-    if (!qs_ctl_need(cfg->sam_socket_path, "sam", "socket_path"))
-        return NULL;
-    qs_err r = qs_sam_client_connect(cfg->sam_socket_path, QS_SAM_CLIENT_TIMEOUT_MS, &c);
-    if (r != QS_OK) {
-        fprintf(stderr, "qsignctl: cannot connect to qsign-sam at %s: %s\n", cfg->sam_socket_path,
-                r == QS_ERR_IO ? strerror(errno) : qs_err_str(r));
-        return NULL;
-    }
-    return c;
-}
-
 /* Writes DER as PEM with the given label to path ("-": standard output). */
 static bool write_pem(const char *path, const char *label, const uint8_t *der, size_t len)
 {
@@ -184,8 +151,8 @@ static int ca_init(const qs_ctl_config *cfg, int argc, char **argv)
         return 2;
     }
     if (actor == NULL)
-        actor = default_actor(actor_buf, sizeof actor_buf);
-    qs_sam_client *c = connect_sam(cfg);
+        actor = qs_ctl_default_actor(actor_buf, sizeof actor_buf);
+    qs_sam_client *c = qs_ctl_connect_sam(cfg);
     if (c == NULL)
         return 1;
     uint8_t *cert = NULL, *csr = NULL;
@@ -194,7 +161,7 @@ static int ca_init(const qs_ctl_config *cfg, int argc, char **argv)
     qs_err r = qs_sam_client_ca_init(c, self_signed ? QS_SAM_CA_SELF_SIGNED : QS_SAM_CA_EXTERNAL,
                                      actor, &cert, &cert_len, &csr, &csr_len);
     if (r != QS_OK)
-        rc = sam_failed("ca init", c, r);
+        rc = qs_ctl_sam_failed("ca init", c, r);
     else if (self_signed && (cert == NULL || !write_pem(out, "CERTIFICATE", cert, cert_len)))
         rc = 1;
     else if (!self_signed &&
@@ -241,12 +208,12 @@ static int ca_simple(const qs_ctl_config *cfg, bool import, int argc, char **arg
         return 2;
     }
     if (actor == NULL)
-        actor = default_actor(actor_buf, sizeof actor_buf);
+        actor = qs_ctl_default_actor(actor_buf, sizeof actor_buf);
     uint8_t *in = NULL, *cert = NULL;
     size_t in_len = 0, cert_len = 0;
     if (import && !read_cert(argv[optind], &in, &in_len))
         return 1;
-    qs_sam_client *c = connect_sam(cfg);
+    qs_sam_client *c = qs_ctl_connect_sam(cfg);
     if (c == NULL) {
         free(in);
         return 1;
@@ -255,7 +222,7 @@ static int ca_simple(const qs_ctl_config *cfg, bool import, int argc, char **arg
     qs_err r = import ? qs_sam_client_ca_import_cert(c, in, in_len, actor, &cert, &cert_len)
                       : qs_sam_client_ca_renew_ocsp(c, actor, &cert, &cert_len);
     if (r != QS_OK)
-        rc = sam_failed(import ? "ca import-cert" : "ca renew-ocsp", c, r);
+        rc = qs_ctl_sam_failed(import ? "ca import-cert" : "ca renew-ocsp", c, r);
     else if (out != NULL && !write_pem(out, "CERTIFICATE", cert, cert_len))
         rc = 1;
     else
@@ -417,8 +384,8 @@ static int cert_issue(const qs_ctl_config *cfg, int argc, char **argv)
         return 2;
     }
     if (q.actor == NULL)
-        q.actor = default_actor(actor_buf, sizeof actor_buf);
-    qs_sam_client *c = connect_sam(cfg);
+        q.actor = qs_ctl_default_actor(actor_buf, sizeof actor_buf);
+    qs_sam_client *c = qs_ctl_connect_sam(cfg);
     if (c == NULL)
         return 1;
     char id[QS_SAM_ID_BUF];
@@ -427,7 +394,7 @@ static int cert_issue(const qs_ctl_config *cfg, int argc, char **argv)
     int rc = 0;
     qs_err r = qs_sam_client_issue_cert(c, &q, id, &cert, &cert_len, serial, &serial_len);
     if (r != QS_OK) {
-        rc = sam_failed("cert issue", c, r);
+        rc = qs_ctl_sam_failed("cert issue", c, r);
     } else {
         printf("credential %s\nserial ", id);
         print_hex(serial, serial_len);
@@ -493,14 +460,14 @@ static int cert_revoke(const qs_ctl_config *cfg, int argc, char **argv)
         return 2;
     }
     if (q.actor == NULL)
-        q.actor = default_actor(actor_buf, sizeof actor_buf);
-    qs_sam_client *c = connect_sam(cfg);
+        q.actor = qs_ctl_default_actor(actor_buf, sizeof actor_buf);
+    qs_sam_client *c = qs_ctl_connect_sam(cfg);
     if (c == NULL)
         return 1;
     int rc = 0;
     qs_err r = qs_sam_client_revoke(c, &q);
     if (r != QS_OK)
-        rc = sam_failed("cert revoke", c, r);
+        rc = qs_ctl_sam_failed("cert revoke", c, r);
     else
         fprintf(stderr, "qsignctl: revoked; the credential's key is destroyed\n");
     qs_sam_client_close(c);
@@ -536,7 +503,7 @@ int qs_ctl_crl(const qs_ctl_config *cfg, int argc, char **argv)
         ca_usage(argc == 2 ? stdout : stderr);
         return argc == 2 ? 0 : 2;
     }
-    qs_sam_client *c = connect_sam(cfg);
+    qs_sam_client *c = qs_ctl_connect_sam(cfg);
     if (c == NULL)
         return 1;
     uint8_t *der = NULL;
@@ -544,7 +511,7 @@ int qs_ctl_crl(const qs_ctl_config *cfg, int argc, char **argv)
     int rc = 0;
     qs_err r = qs_sam_client_crl(c, &der, &len);
     if (r != QS_OK)
-        rc = sam_failed("crl", c, r);
+        rc = qs_ctl_sam_failed("crl", c, r);
     else if (!write_der(argv[1], der, len))
         rc = 1;
     free(der);

@@ -31,39 +31,6 @@ static void credential_usage(FILE *f)
                "[--actor NAME]\n");
 }
 
-static const char *default_actor(char *buf, size_t cap)
-{
-    struct passwd pw, *res = NULL;
-    char tmp[1024];
-    if (getpwuid_r(getuid(), &pw, tmp, sizeof tmp, &res) == 0 && res != NULL)
-        snprintf(buf, cap, "%s", pw.pw_name);
-    else
-        snprintf(buf, cap, "uid %u", (unsigned)getuid());
-    return buf;
-}
-
-static int sam_failed(const char *what, qs_sam_client *c, qs_err r)
-{
-    const char *msg = c != NULL ? qs_sam_client_error(c) : "";
-    fprintf(stderr, "qsignctl: %s: %s (%s)%s%s\n", what, qs_err_str(r), qs_err_name(r),
-            msg[0] != '\0' ? ": " : "", msg);
-    return 1;
-}
-
-static qs_sam_client *connect_sam(const qs_ctl_config *cfg)
-{
-    qs_sam_client *c = NULL;
-    if (!qs_ctl_need(cfg->sam_socket_path, "sam", "socket_path"))
-        return NULL;
-    qs_err r = qs_sam_client_connect(cfg->sam_socket_path, QS_SAM_CLIENT_TIMEOUT_MS, &c);
-    if (r != QS_OK) {
-        fprintf(stderr, "qsignctl: cannot connect to qsign-sam at %s: %s\n", cfg->sam_socket_path,
-                r == QS_ERR_IO ? strerror(errno) : qs_err_str(r));
-        return NULL;
-    }
-    return c;
-}
-
 static bool parse_alg(const char *s, qs_sam_key_alg *alg)
 {
     static const struct {
@@ -150,8 +117,8 @@ static int credential_create(const qs_ctl_config *cfg, int argc, char **argv)
         return 2;
     }
     if (actor == NULL)
-        actor = default_actor(actor_buf, sizeof actor_buf);
-    qs_sam_client *c = connect_sam(cfg);
+        actor = qs_ctl_default_actor(actor_buf, sizeof actor_buf);
+    qs_sam_client *c = qs_ctl_connect_sam(cfg);
     if (c == NULL)
         return 1;
     char id[QS_SAM_ID_BUF];
@@ -160,7 +127,7 @@ static int credential_create(const qs_ctl_config *cfg, int argc, char **argv)
     int rc = 0;
     qs_err r = qs_sam_client_create_credential(c, user, alg, actor, id, &spki, &spki_len);
     if (r != QS_OK) {
-        rc = sam_failed("credential create", c, r);
+        rc = qs_ctl_sam_failed("credential create", c, r);
     } else {
         printf("%s\n", id);
         if (pem != NULL && !write_pem(pem, spki, spki_len)) {
@@ -205,14 +172,14 @@ static int credential_state(const qs_ctl_config *cfg, qs_sam_state_action action
     }
     const char *id = argv[optind];
     if (actor == NULL)
-        actor = default_actor(actor_buf, sizeof actor_buf);
-    qs_sam_client *c = connect_sam(cfg);
+        actor = qs_ctl_default_actor(actor_buf, sizeof actor_buf);
+    qs_sam_client *c = qs_ctl_connect_sam(cfg);
     if (c == NULL)
         return 1;
     int rc = 0;
     qs_err r = qs_sam_client_credential_state(c, id, actor, action, reason);
     if (r != QS_OK)
-        rc = sam_failed(argv[0], c, r);
+        rc = qs_ctl_sam_failed(argv[0], c, r);
     qs_sam_client_close(c);
     return rc;
 }

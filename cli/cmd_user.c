@@ -34,40 +34,6 @@ static void user_usage(FILE *f)
                "                           (signing PIN on standard input)\n");
 }
 
-/* The default actor: the login name of the user running qsignctl. */
-static const char *default_actor(char *buf, size_t cap)
-{
-    struct passwd pw, *res = NULL;
-    char tmp[1024];
-    if (getpwuid_r(getuid(), &pw, tmp, sizeof tmp, &res) == 0 && res != NULL)
-        snprintf(buf, cap, "%s", pw.pw_name);
-    else
-        snprintf(buf, cap, "uid %u", (unsigned)getuid());
-    return buf;
-}
-
-static int sam_failed(const char *what, qs_sam_client *c, qs_err r)
-{
-    const char *msg = c != NULL ? qs_sam_client_error(c) : "";
-    fprintf(stderr, "qsignctl: %s: %s (%s)%s%s\n", what, qs_err_str(r), qs_err_name(r),
-            msg[0] != '\0' ? ": " : "", msg);
-    return 1;
-}
-
-static qs_sam_client *connect_sam(const qs_ctl_config *cfg)
-{
-    qs_sam_client *c = NULL;
-    if (!qs_ctl_need(cfg->sam_socket_path, "sam", "socket_path"))
-        return NULL;
-    qs_err r = qs_sam_client_connect(cfg->sam_socket_path, QS_SAM_CLIENT_TIMEOUT_MS, &c);
-    if (r != QS_OK) {
-        fprintf(stderr, "qsignctl: cannot connect to qsign-sam at %s: %s\n", cfg->sam_socket_path,
-                r == QS_ERR_IO ? strerror(errno) : qs_err_str(r));
-        return NULL;
-    }
-    return c;
-}
-
 static int user_create(const qs_ctl_config *cfg, int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -113,15 +79,15 @@ static int user_create(const qs_ctl_config *cfg, int argc, char **argv)
         return 2;
     }
     if (actor == NULL)
-        actor = default_actor(actor_buf, sizeof actor_buf);
-    qs_sam_client *c = connect_sam(cfg);
+        actor = qs_ctl_default_actor(actor_buf, sizeof actor_buf);
+    qs_sam_client *c = qs_ctl_connect_sam(cfg);
     if (c == NULL)
         return 1;
     char id[QS_SAM_ID_BUF];
     qs_err r = qs_sam_client_create_user(c, username, k, actor, id);
     int rc = 0;
     if (r != QS_OK)
-        rc = sam_failed("user create", c, r);
+        rc = qs_ctl_sam_failed("user create", c, r);
     else
         printf("%s\n", id);
     qs_sam_client_close(c);
@@ -207,7 +173,7 @@ static int user_enrol(const qs_ctl_config *cfg, int argc, char **argv)
         return 2;
     }
     if (actor == NULL)
-        actor = default_actor(actor_buf, sizeof actor_buf);
+        actor = qs_ctl_default_actor(actor_buf, sizeof actor_buf);
 
     int rc = 1;
     qs_sam_client *c = NULL;
@@ -230,11 +196,11 @@ static int user_enrol(const qs_ctl_config *cfg, int argc, char **argv)
             goto out;
         }
     }
-    if ((c = connect_sam(cfg)) == NULL)
+    if ((c = qs_ctl_connect_sam(cfg)) == NULL)
         goto out;
     qs_err r = qs_sam_client_enrol(c, user, pin, actor, issuer, account, &uri);
     if (r != QS_OK) {
-        rc = sam_failed("user enrol", c, r);
+        rc = qs_ctl_sam_failed("user enrol", c, r);
         goto out;
     }
     printf("%s\n", uri);
