@@ -34,6 +34,7 @@
 #define OID_RSA_SHA256   "1.2.840.113549.1.1.11"
 #define OID_RSA          "1.2.840.113549.1.1.1"
 #define OID_RSA_PSS      "1.2.840.113549.1.1.10"
+#define OID_SHA512       "2.16.840.1.101.3.4.2.3"
 
 /* RSASSA-PSS-params: SHA-256, MGF1 with SHA-256, salt 32 (DER, base64). */
 #define PSS_SHA256 "MDSgDzANBglghkgBZQMEAgEFAKEcMBoGCSqGSIb3DQEBCDANBglghkgBZQMEAgEFAKIDAgEg"
@@ -54,6 +55,7 @@ typedef struct fixture {
     signer alice; /* EC P-256 */
     signer bob;   /* RSA 2048 */
     signer carol; /* EC P-256, for wrong factors */
+    signer dave;  /* EC P-384 */
 } fixture;
 
 static fixture *F;
@@ -210,12 +212,14 @@ static int setup(void **state)
     make_signer(c, "alice", "135790", QS_SAM_KEY_EC_P256, &f->alice);
     make_signer(c, "bob", "246801", QS_SAM_KEY_RSA2048, &f->bob);
     make_signer(c, "carol", "975310", QS_SAM_KEY_EC_P256, &f->carol);
+    make_signer(c, "dave", "864209", QS_SAM_KEY_EC_P384, &f->dave);
     qs_sam_client_close(c);
     qs_test_apid_opts o = {.sam_socket = f->sam->socket_path};
     f->d = qs_test_apid_start(f->sam->pg, &o);
     f->alice.token = login(f->d, "alice", "alice-login-password");
     f->bob.token = login(f->d, "bob", "bob-login-password");
     f->carol.token = login(f->d, "carol", "carol-login-password");
+    f->dave.token = login(f->d, "dave", "dave-login-password");
     *state = f;
     return 0;
 }
@@ -225,8 +229,8 @@ static int teardown(void **state)
     fixture *f = *state;
     int st = qs_test_apid_stop(f->d);
     qs_test_samd_stop(f->sam);
-    signer *all[] = {&f->alice, &f->bob, &f->carol};
-    for (size_t i = 0; i < 3; i++) {
+    signer *all[] = {&f->alice, &f->bob, &f->carol, &f->dave};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         free(all[i]->spki);
         free(all[i]->token);
     }
@@ -268,6 +272,80 @@ static void test_ecdsa_v2(void **state)
              a->cred, sad, h1);
     expect_error(r, 400, "invalid_request", NULL);
     free(sad);
+}
+
+/* Every digest algorithm through HTTP: EC P-384 with ecdsa-with-SHA256/384/512, and RSA-2048
+ * PKCS#1 v1.5 with sha384/sha512WithRSAEncryption; OpenSSL verifies each signature with the
+ * credential's public key and the digest's own hash. */
+static void test_digest_algorithms(void **state)
+{
+    (void)state;
+    static const struct {
+        int rsa;
+        const char *hash_oid, *sign_oid;
+        const char *md;
+    } cases[] = {
+        {0, OID_SHA256, "1.2.840.10045.4.3.2", "SHA256"},
+        {0, OID_SHA384, "1.2.840.10045.4.3.3", "SHA384"},
+        {0, OID_SHA512, "1.2.840.10045.4.3.4", "SHA512"},
+        {1, OID_SHA384, "1.2.840.113549.1.1.12", "SHA384"},
+        {1, OID_SHA512, "1.2.840.113549.1.1.13", "SHA512"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        signer *s = cases[i].rsa ? &F->bob : &F->dave;
+        const EVP_MD *md = EVP_get_digestbyname(cases[i].md);
+        assert_non_null(md);
+        uint8_t raw[EVP_MAX_MD_SIZE];
+        unsigned raw_len = 0;
+        char text[64], b64[128], otp[QS_TOTP_CODE_BUF];
+        snprintf(text, sizeof text, "document %zu for %s", i, cases[i].sign_oid);
+        assert_int_equal(EVP_Digest(text, strlen(text), raw, &raw_len, md, NULL), 1);
+        sodium_bin2base64(b64, sizeof b64, raw, raw_len, sodium_base64_VARIANT_ORIGINAL);
+
+        qs_test_signer_code(&s->s, otp);
+        qs_test_http *r = call(s, "/csc/v2/credentials/authorize",
+                               "{\"credentialID\":\"%s\",\"numSignatures\":1,\"hashes\":[\"%s\"],"
+                               "\"hashAlgorithmOID\":\"%s\",\"authData\":[{\"id\":\"PIN\","
+                               "\"value\":\"%s\"},{\"id\":\"OTP\",\"value\":\"%s\"}]}",
+                               s->cred, b64, cases[i].hash_oid, s->s.pin, otp);
+        if (r->status != 200)
+            fail_msg("authorize %s: HTTP %ld %s", cases[i].sign_oid, r->status, r->body);
+        json_t *j = json_of(r);
+        char *sad = strdup(json_string_value(json_object_get(j, "SAD")));
+        json_decref(j);
+        qs_test_http_free(r);
+
+        r = call(s, "/csc/v2/signatures/signHash",
+                 "{\"credentialID\":\"%s\",\"SAD\":\"%s\",\"hashes\":[\"%s\"],"
+                 "\"hashAlgorithmOID\":\"%s\",\"signAlgo\":\"%s\"}",
+                 s->cred, sad, b64, cases[i].hash_oid, cases[i].sign_oid);
+        j = signatures(r, 1);
+        qs_test_http_free(r);
+        const char *sig_b64 =
+            json_string_value(json_array_get(json_object_get(j, "signatures"), 0));
+        uint8_t sig[1024];
+        size_t sig_len = 0;
+        assert_int_equal(sodium_base642bin(sig, sizeof sig, sig_b64, strlen(sig_b64), NULL,
+                                           &sig_len, NULL, sodium_base64_VARIANT_ORIGINAL),
+                         0);
+        const unsigned char *p = s->spki;
+        EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)s->spki_len);
+        assert_non_null(k);
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(k, NULL);
+        assert_int_equal(EVP_PKEY_verify_init(ctx), 1);
+        if (cases[i].rsa)
+            assert_true(EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) > 0);
+        assert_true(EVP_PKEY_CTX_set_signature_md(ctx, md) > 0);
+        if (EVP_PKEY_verify(ctx, sig, sig_len, raw, raw_len) != 1)
+            fail_msg("%s signature does not verify", cases[i].sign_oid);
+        /* and not over another digest */
+        raw[0] ^= 1;
+        assert_int_not_equal(EVP_PKEY_verify(ctx, sig, sig_len, raw, raw_len), 1);
+        EVP_PKEY_CTX_free(ctx);
+        EVP_PKEY_free(k);
+        json_decref(j);
+        free(sad);
+    }
 }
 
 static void test_extend_transaction(void **state)
@@ -489,7 +567,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ecdsa_v2),       cmocka_unit_test(test_extend_transaction),
         cmocka_unit_test(test_rsa_v1_and_pss), cmocka_unit_test(test_refused_before_the_sam),
-        cmocka_unit_test(test_wrong_factors),
+        cmocka_unit_test(test_wrong_factors),  cmocka_unit_test(test_digest_algorithms),
     };
     if (sodium_init() < 0)
         return 1;
