@@ -3,6 +3,7 @@
  * request at a time, every answer checked against the request (type and id) before use.
  */
 #include "sam/client.h"
+#include "sam/client_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -120,22 +121,60 @@ out:
     return r;
 }
 
-/* A builder keeps its first put error and qs_sam_msg_finish (in qs_sam_client_call) reports
- * it, so the puts of a request are not checked one by one: this takes their results. */
-static void sticky(qs_err r)
+/* ---- shared by client.c and client_ca.c (sam/client_internal.h) ---------------------------- */
+
+void samc_sticky(qs_err r)
 {
     (void)r;
 }
 
-/* Starts a request; on failure *b is NULL. */
-static qs_err begin(qs_sam_client *c, uint16_t type, qs_sam_builder **b)
+qs_err samc_begin(qs_sam_client *c, uint16_t type, qs_sam_builder **b)
 {
     return qs_sam_msg_begin(type, qs_sam_client_next_reqid(c), b);
 }
 
-static qs_err put_opt_str(qs_sam_builder *b, uint16_t tag, const char *s)
+qs_err samc_put_opt_str(qs_sam_builder *b, uint16_t tag, const char *s)
 {
     return s == NULL ? QS_OK : qs_sam_msg_put_str(b, tag, s);
+}
+
+qs_err samc_copy_str(const qs_sam_msg *m, uint16_t tag, char *buf, size_t cap)
+{
+    size_t len = 0;
+    const char *s = qs_sam_msg_get_str(m, tag, &len);
+    if (s == NULL || len >= cap)
+        return QS_ERR_PROTO;
+    memcpy(buf, s, len + 1);
+    return QS_OK;
+}
+
+qs_err samc_copy_bytes(const qs_sam_msg *m, uint16_t tag, bool needed, uint8_t **out, size_t *len)
+{
+    const uint8_t *p = NULL;
+    *out = NULL;
+    *len = 0;
+    if (!qs_sam_msg_get_bytes(m, tag, 0, &p, len))
+        return needed ? QS_ERR_PROTO : QS_OK;
+    if ((*out = malloc(*len)) == NULL) {
+        *len = 0;
+        return QS_ERR_NOMEM;
+    }
+    memcpy(*out, p, *len);
+    return QS_OK;
+}
+
+qs_err samc_copy_secret_str(const qs_sam_msg *m, uint16_t tag, char **out)
+{
+    size_t len = 0;
+    const char *s = qs_sam_msg_get_str(m, tag, &len);
+    if (s == NULL)
+        return QS_ERR_PROTO;
+    char *copy = qs_secret_alloc(len + 1);
+    if (copy == NULL)
+        return QS_ERR_NOMEM;
+    memcpy(copy, s, len + 1);
+    *out = copy;
+    return QS_OK;
 }
 
 static qs_err put_hashes(qs_sam_builder *b, const qs_sam_bytes *hashes, size_t n)
@@ -146,22 +185,11 @@ static qs_err put_hashes(qs_sam_builder *b, const qs_sam_bytes *hashes, size_t n
     return r;
 }
 
-/* Copies a string field of the answer into buf (cap bytes with the NUL). */
-static qs_err copy_str(const qs_sam_msg *m, uint16_t tag, char *buf, size_t cap)
-{
-    size_t len = 0;
-    const char *s = qs_sam_msg_get_str(m, tag, &len);
-    if (s == NULL || len >= cap)
-        return QS_ERR_PROTO;
-    memcpy(buf, s, len + 1);
-    return QS_OK;
-}
-
 qs_err qs_sam_client_ping(qs_sam_client *c)
 {
     qs_sam_builder *b = NULL;
     qs_sam_msg *m = NULL;
-    qs_err r = begin(c, QS_SAM_PING, &b);
+    qs_err r = samc_begin(c, QS_SAM_PING, &b);
     if (r == QS_OK)
         r = qs_sam_client_call(c, b, &m);
     qs_sam_msg_free(m);
@@ -175,14 +203,14 @@ qs_err qs_sam_client_create_user(qs_sam_client *c, const char *username, qs_sam_
     qs_sam_msg *m = NULL;
 
     user_id[0] = '\0';
-    qs_err r = begin(c, QS_SAM_CREATE_USER, &b);
+    qs_err r = samc_begin(c, QS_SAM_CREATE_USER, &b);
     if (r != QS_OK)
         return r;
-    sticky(put_opt_str(b, QS_SAM_T_ACTOR, actor));
-    sticky(qs_sam_msg_put_str(b, QS_SAM_T_USERNAME, username));
-    sticky(qs_sam_msg_put_u32(b, QS_SAM_T_USER_KIND, (uint32_t)kind));
+    samc_sticky(samc_put_opt_str(b, QS_SAM_T_ACTOR, actor));
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_USERNAME, username));
+    samc_sticky(qs_sam_msg_put_u32(b, QS_SAM_T_USER_KIND, (uint32_t)kind));
     if ((r = qs_sam_client_call(c, b, &m)) == QS_OK)
-        r = copy_str(m, QS_SAM_T_USER_ID, user_id, QS_SAM_ID_BUF);
+        r = samc_copy_str(m, QS_SAM_T_USER_ID, user_id, QS_SAM_ID_BUF);
     qs_sam_msg_free(m);
     return r;
 }
@@ -194,26 +222,16 @@ qs_err qs_sam_client_enrol(qs_sam_client *c, const char *user_id, const char *pi
     qs_sam_msg *m = NULL;
 
     *uri = NULL;
-    qs_err r = begin(c, QS_SAM_ENROL_FACTORS, &b);
+    qs_err r = samc_begin(c, QS_SAM_ENROL_FACTORS, &b);
     if (r != QS_OK)
         return r;
-    sticky(qs_sam_msg_put_str(b, QS_SAM_T_USER_ID, user_id));
-    sticky(put_opt_str(b, QS_SAM_T_ACTOR, actor));
-    sticky(qs_sam_msg_put_str(b, QS_SAM_T_PIN, pin));
-    sticky(put_opt_str(b, QS_SAM_T_TOTP_ISSUER, issuer));
-    sticky(put_opt_str(b, QS_SAM_T_TOTP_ACCOUNT, account));
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_USER_ID, user_id));
+    samc_sticky(samc_put_opt_str(b, QS_SAM_T_ACTOR, actor));
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_PIN, pin));
+    samc_sticky(samc_put_opt_str(b, QS_SAM_T_TOTP_ISSUER, issuer));
+    samc_sticky(samc_put_opt_str(b, QS_SAM_T_TOTP_ACCOUNT, account));
     if ((r = qs_sam_client_call(c, b, &m)) == QS_OK) {
-        size_t len = 0;
-        const char *s = qs_sam_msg_get_str(m, QS_SAM_T_OTPAUTH_URI, &len);
-        char *copy = s == NULL ? NULL : qs_secret_alloc(len + 1);
-        if (s == NULL)
-            r = QS_ERR_PROTO;
-        else if (copy == NULL)
-            r = QS_ERR_NOMEM;
-        else {
-            memcpy(copy, s, len + 1);
-            *uri = copy;
-        }
+        r = samc_copy_secret_str(m, QS_SAM_T_OTPAUTH_URI, uri);
     }
     qs_sam_msg_free(m);
     return r;
@@ -229,17 +247,17 @@ qs_err qs_sam_client_create_credential(qs_sam_client *c, const char *user_id, qs
     credential_id[0] = '\0';
     *spki = NULL;
     *spki_len = 0;
-    qs_err r = begin(c, QS_SAM_CREATE_CREDENTIAL, &b);
+    qs_err r = samc_begin(c, QS_SAM_CREATE_CREDENTIAL, &b);
     if (r != QS_OK)
         return r;
-    sticky(qs_sam_msg_put_str(b, QS_SAM_T_USER_ID, user_id));
-    sticky(put_opt_str(b, QS_SAM_T_ACTOR, actor));
-    sticky(qs_sam_msg_put_u32(b, QS_SAM_T_KEY_ALG, (uint32_t)alg));
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_USER_ID, user_id));
+    samc_sticky(samc_put_opt_str(b, QS_SAM_T_ACTOR, actor));
+    samc_sticky(qs_sam_msg_put_u32(b, QS_SAM_T_KEY_ALG, (uint32_t)alg));
     if ((r = qs_sam_client_call(c, b, &m)) != QS_OK)
         goto out;
     const uint8_t *p = NULL;
     size_t len = 0;
-    if ((r = copy_str(m, QS_SAM_T_CREDENTIAL_ID, credential_id, QS_SAM_ID_BUF)) != QS_OK)
+    if ((r = samc_copy_str(m, QS_SAM_T_CREDENTIAL_ID, credential_id, QS_SAM_ID_BUF)) != QS_OK)
         goto out;
     if (!qs_sam_msg_get_bytes(m, QS_SAM_T_SPKI, 0, &p, &len)) {
         r = QS_ERR_PROTO;
@@ -264,19 +282,19 @@ qs_err qs_sam_client_authorize(qs_sam_client *c, const qs_sam_authorize_req *q,
 
     sad[0] = '\0';
     *expires_in = 0;
-    qs_err r = begin(c, QS_SAM_AUTHORIZE, &b);
+    qs_err r = samc_begin(c, QS_SAM_AUTHORIZE, &b);
     if (r != QS_OK)
         return r;
-    sticky(qs_sam_msg_put_str(b, QS_SAM_T_USER_ID, q->user_id));
-    sticky(qs_sam_msg_put_str(b, QS_SAM_T_CREDENTIAL_ID, q->credential_id));
-    sticky(qs_sam_msg_put_str(b, QS_SAM_T_PIN, q->pin));
-    sticky(qs_sam_msg_put_str(b, QS_SAM_T_OTP, q->otp));
-    sticky(qs_sam_msg_put_u32(b, QS_SAM_T_NUM_SIGNATURES, q->num_signatures));
-    sticky(qs_sam_msg_put_u32(b, QS_SAM_T_HASH_ALG, (uint32_t)q->hash_alg));
-    sticky(put_hashes(b, q->hashes, q->n_hashes));
-    sticky(put_opt_str(b, QS_SAM_T_DESCRIPTION, q->description));
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_USER_ID, q->user_id));
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_CREDENTIAL_ID, q->credential_id));
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_PIN, q->pin));
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_OTP, q->otp));
+    samc_sticky(qs_sam_msg_put_u32(b, QS_SAM_T_NUM_SIGNATURES, q->num_signatures));
+    samc_sticky(qs_sam_msg_put_u32(b, QS_SAM_T_HASH_ALG, (uint32_t)q->hash_alg));
+    samc_sticky(put_hashes(b, q->hashes, q->n_hashes));
+    samc_sticky(samc_put_opt_str(b, QS_SAM_T_DESCRIPTION, q->description));
     if ((r = qs_sam_client_call(c, b, &m)) == QS_OK &&
-        (r = copy_str(m, QS_SAM_T_SAD, sad, QS_SAM_SAD_BUF)) == QS_OK &&
+        (r = samc_copy_str(m, QS_SAM_T_SAD, sad, QS_SAM_SAD_BUF)) == QS_OK &&
         !qs_sam_msg_get_u32(m, QS_SAM_T_EXPIRES_IN, expires_in))
         r = QS_ERR_PROTO;
     qs_sam_msg_free(m);
@@ -293,16 +311,16 @@ qs_err qs_sam_client_extend(qs_sam_client *c, const char *user_id, const char *c
 
     new_sad[0] = '\0';
     *expires_in = 0;
-    qs_err r = begin(c, QS_SAM_EXTEND, &b);
+    qs_err r = samc_begin(c, QS_SAM_EXTEND, &b);
     if (r != QS_OK)
         return r;
-    sticky(qs_sam_msg_put_str(b, QS_SAM_T_USER_ID, user_id));
-    sticky(qs_sam_msg_put_str(b, QS_SAM_T_CREDENTIAL_ID, credential_id));
-    sticky(qs_sam_msg_put_u32(b, QS_SAM_T_HASH_ALG, (uint32_t)hash_alg));
-    sticky(put_hashes(b, hashes, n_hashes));
-    sticky(qs_sam_msg_put_str(b, QS_SAM_T_SAD, sad));
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_USER_ID, user_id));
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_CREDENTIAL_ID, credential_id));
+    samc_sticky(qs_sam_msg_put_u32(b, QS_SAM_T_HASH_ALG, (uint32_t)hash_alg));
+    samc_sticky(put_hashes(b, hashes, n_hashes));
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_SAD, sad));
     if ((r = qs_sam_client_call(c, b, &m)) == QS_OK &&
-        (r = copy_str(m, QS_SAM_T_SAD, new_sad, QS_SAM_SAD_BUF)) == QS_OK &&
+        (r = samc_copy_str(m, QS_SAM_T_SAD, new_sad, QS_SAM_SAD_BUF)) == QS_OK &&
         !qs_sam_msg_get_u32(m, QS_SAM_T_EXPIRES_IN, expires_in))
         r = QS_ERR_PROTO;
     qs_sam_msg_free(m);
@@ -328,19 +346,19 @@ qs_err qs_sam_client_sign(qs_sam_client *c, const qs_sam_sign_req *q, qs_sam_sig
     qs_sam_msg *m = NULL;
 
     memset(out, 0, sizeof *out);
-    qs_err r = begin(c, QS_SAM_SIGN, &b);
+    qs_err r = samc_begin(c, QS_SAM_SIGN, &b);
     if (r != QS_OK)
         return r;
-    sticky(qs_sam_msg_put_str(b, QS_SAM_T_USER_ID, q->user_id));
-    sticky(qs_sam_msg_put_str(b, QS_SAM_T_CREDENTIAL_ID, q->credential_id));
-    sticky(qs_sam_msg_put_u32(b, QS_SAM_T_HASH_ALG, (uint32_t)q->hash_alg));
-    sticky(put_hashes(b, q->hashes, q->n_hashes));
-    sticky(qs_sam_msg_put_str(b, QS_SAM_T_SAD, q->sad));
-    sticky(qs_sam_msg_put_u32(b, QS_SAM_T_SIG_SCHEME, (uint32_t)q->scheme));
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_USER_ID, q->user_id));
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_CREDENTIAL_ID, q->credential_id));
+    samc_sticky(qs_sam_msg_put_u32(b, QS_SAM_T_HASH_ALG, (uint32_t)q->hash_alg));
+    samc_sticky(put_hashes(b, q->hashes, q->n_hashes));
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_SAD, q->sad));
+    samc_sticky(qs_sam_msg_put_u32(b, QS_SAM_T_SIG_SCHEME, (uint32_t)q->scheme));
     if (q->has_pss_salt_len)
-        sticky(qs_sam_msg_put_u32(b, QS_SAM_T_PSS_SALT_LEN, q->pss_salt_len));
+        samc_sticky(qs_sam_msg_put_u32(b, QS_SAM_T_PSS_SALT_LEN, q->pss_salt_len));
     if (q->has_pss_mgf_hash)
-        sticky(qs_sam_msg_put_u32(b, QS_SAM_T_PSS_MGF_HASH, (uint32_t)q->pss_mgf_hash));
+        samc_sticky(qs_sam_msg_put_u32(b, QS_SAM_T_PSS_MGF_HASH, (uint32_t)q->pss_mgf_hash));
     if ((r = qs_sam_client_call(c, b, &m)) != QS_OK)
         goto out;
     size_t n = qs_sam_msg_count(m, QS_SAM_T_SIGNATURE);
@@ -383,13 +401,13 @@ qs_err qs_sam_client_credential_state(qs_sam_client *c, const char *credential_i
 {
     qs_sam_builder *b = NULL;
     qs_sam_msg *m = NULL;
-    qs_err r = begin(c, QS_SAM_CREDENTIAL_STATE, &b);
+    qs_err r = samc_begin(c, QS_SAM_CREDENTIAL_STATE, &b);
     if (r != QS_OK)
         return r;
-    sticky(qs_sam_msg_put_str(b, QS_SAM_T_CREDENTIAL_ID, credential_id));
-    sticky(qs_sam_msg_put_str(b, QS_SAM_T_ACTOR, actor));
-    sticky(qs_sam_msg_put_u32(b, QS_SAM_T_STATE_ACTION, (uint32_t)action));
-    sticky(qs_sam_msg_put_str(b, QS_SAM_T_REASON, reason));
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_CREDENTIAL_ID, credential_id));
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_ACTOR, actor));
+    samc_sticky(qs_sam_msg_put_u32(b, QS_SAM_T_STATE_ACTION, (uint32_t)action));
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_REASON, reason));
     r = qs_sam_client_call(c, b, &m);
     qs_sam_msg_free(m);
     return r;
