@@ -33,6 +33,9 @@ typedef struct qs_api_config {
     int64_t max_url;            /* bytes */
     int64_t connection_limit;   /* concurrent connections */
     int64_t connection_timeout; /* idle seconds before a connection is closed */
+    /* [pki] */
+    char *pki_listen_address; /* plain-HTTP listener for /pki/ only; empty: none */
+    int64_t pki_port;         /* 0: any free port (logged) */
     /* [ratelimit] login and authorize attempts, token buckets */
     int64_t rl_address_per_minute;
     int64_t rl_address_burst;
@@ -97,6 +100,9 @@ QS_MUST_CHECK qs_err qs_api_server_start(const qs_api_config *cfg, qs_api_server
 
 /* The TCP port the server listens on. */
 uint16_t qs_api_server_port(const qs_api_server *s);
+
+/* The port of the plain-HTTP [pki] listener; 0 when there is none. */
+uint16_t qs_api_server_pki_port(const qs_api_server *s);
 
 /* Stops accepting, finishes the requests in progress, frees everything.  NULL is a no-op. */
 void qs_api_server_stop(qs_api_server *s);

@@ -277,6 +277,7 @@ extern const api_endpoint api_ep_account_activate;
 struct api_request {
     api_server *srv;
     struct MHD_Connection *conn;
+    bool pki_only; /* came in on the plain-HTTP [pki] listener: only /pki/ paths are served */
     char rid[API_RID_LEN + 1];
     struct timespec start;
     const char *method; /* libmicrohttpd's, valid for the request */
@@ -550,10 +551,10 @@ json_t *api_credential_json(const api_request *rq, const struct qs_db_api_creden
 
 struct sockaddr_storage;
 
-/* The listen address and port of cfg as a socket address; *v6 tells the family.
+/* `address` (numeric IPv4 or IPv6) and `port` as a socket address; *v6 tells the family.
  * QS_ERR_CONFIG for an address that is not numeric IPv4 or IPv6. */
-QS_MUST_CHECK qs_err api_config_listen_addr(const qs_api_config *cfg, struct sockaddr_storage *ss,
-                                            bool *v6);
+QS_MUST_CHECK qs_err api_config_addr(const char *address, int64_t port, struct sockaddr_storage *ss,
+                                     bool *v6);
 
 /*
  * Reads the TLS certificate chain (*cert, malloc'd) and private key (*key, in qs_secret_alloc
@@ -572,6 +573,8 @@ struct qs_api_server {
     struct MHD_Daemon *mhd;
     bool tls;
     uint16_t port;
+    struct MHD_Daemon *mhd_pki; /* the plain-HTTP [pki] listener, or NULL */
+    uint16_t pki_port;
     char *tls_cert; /* PEM, NUL-terminated */
     char *tls_key;  /* PEM, NUL-terminated, in qs_secret_alloc memory */
     size_t tls_key_len;

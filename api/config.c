@@ -62,6 +62,12 @@ const qs_cfg_opt qs_api_options[] = {
             1000000),
     OPT_INT("http", "connection_timeout", "30", "seconds a connection may stay idle",
             connection_timeout, 1, 3600),
+    OPT_STR("pki", "listen_address", "",
+            "numeric address of a plain-HTTP listener that serves only /pki/ (CA certificate, CRL, "
+            "OCSP: the http URLs certificates name); empty: none",
+            pki_listen_address),
+    OPT_INT("pki", "port", "8080", "TCP port of the [pki] listener (0: any free port)", pki_port, 0,
+            65535),
     OPT_INT("ratelimit", "address_per_minute", "60",
             "login and authorize attempts per minute per client address (0: no limit)",
             rl_address_per_minute, 0, 1000000),
@@ -126,21 +132,21 @@ static bool is_loopback(const struct sockaddr_storage *ss)
     return false;
 }
 
-qs_err api_config_listen_addr(const qs_api_config *cfg, struct sockaddr_storage *ss, bool *v6)
+qs_err api_config_addr(const char *address, int64_t port, struct sockaddr_storage *ss, bool *v6)
 {
     memset(ss, 0, sizeof *ss);
     *v6 = false;
     struct sockaddr_in *a4 = (struct sockaddr_in *)(void *)ss;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)(void *)ss;
-    if (inet_pton(AF_INET, cfg->listen_address, &a4->sin_addr) == 1) {
+    if (inet_pton(AF_INET, address, &a4->sin_addr) == 1) {
         a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)cfg->port);
+        a4->sin_port = htons((uint16_t)port);
         return QS_OK;
     }
     memset(ss, 0, sizeof *ss);
-    if (inet_pton(AF_INET6, cfg->listen_address, &a6->sin6_addr) == 1) {
+    if (inet_pton(AF_INET6, address, &a6->sin6_addr) == 1) {
         a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)cfg->port);
+        a6->sin6_port = htons((uint16_t)port);
         *v6 = true;
         return QS_OK;
     }
@@ -159,10 +165,24 @@ static qs_err check(const qs_api_config *cfg, const char *origin, char *err, siz
                  cfg->log_level);
         return QS_ERR_CONFIG;
     }
-    if (api_config_listen_addr(cfg, &ss, &v6) != QS_OK) {
+    if (api_config_addr(cfg->listen_address, cfg->port, &ss, &v6) != QS_OK) {
         snprintf(err, err_len, "%s: [http] listen_address: \"%s\" is not a numeric IP address",
                  origin, cfg->listen_address);
         return QS_ERR_CONFIG;
+    }
+    if (cfg->pki_listen_address[0] != '\0') {
+        struct sockaddr_storage pss;
+        bool pv6;
+        if (api_config_addr(cfg->pki_listen_address, cfg->pki_port, &pss, &pv6) != QS_OK) {
+            snprintf(err, err_len, "%s: [pki] listen_address: \"%s\" is not a numeric IP address",
+                     origin, cfg->pki_listen_address);
+            return QS_ERR_CONFIG;
+        }
+        if (cfg->pki_port != 0 && cfg->pki_port == cfg->port) {
+            snprintf(err, err_len, "%s: [pki] port: %lld is [http] port too", origin,
+                     (long long)cfg->pki_port);
+            return QS_ERR_CONFIG;
+        }
     }
     bool cert = cfg->tls_cert_file[0] != '\0', key = cfg->tls_key_file[0] != '\0';
     if (cert != key) {

@@ -153,7 +153,8 @@ static void begin(api_ctx *ctx, const char *url)
         api_reply_error(rq, QS_ERR_HEADERS_TOO_LARGE, NULL);
         return;
     }
-    if (api_route_find(url, &rq->route, &rq->ver, &rq->slot) != QS_OK) {
+    if ((rq->pki_only && strncmp(url, "/pki/", 5) != 0) ||
+        api_route_find(url, &rq->route, &rq->ver, &rq->slot) != QS_OK) {
         api_reply_error(rq, QS_ERR_NOT_FOUND, NULL);
         return;
     }
@@ -283,6 +284,15 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     rid_new(rq->rid);
     ctx->x.uri_len = strlen(uri);
     copy_path(rq->path, sizeof rq->path, uri);
+    return ctx;
+}
+
+/* on_uri of the [pki] listener: the request may reach /pki/ paths only. */
+static void *on_uri_pki(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    api_ctx *ctx = on_uri(cls, uri, conn);
+    if (ctx != NULL)
+        ctx->rq.pki_only = true;
     return ctx;
 }
 
@@ -428,6 +438,8 @@ void qs_api_server_stop(qs_api_server *s)
 {
     if (s == NULL)
         return;
+    if (s->mhd_pki != NULL)
+        MHD_stop_daemon(s->mhd_pki);
     if (s->mhd != NULL)
         MHD_stop_daemon(s->mhd);
     api_dbpool_free(s->dbpool);
@@ -443,6 +455,45 @@ void qs_api_server_stop(qs_api_server *s)
 uint16_t qs_api_server_port(const qs_api_server *s)
 {
     return s->port;
+}
+
+uint16_t qs_api_server_pki_port(const qs_api_server *s)
+{
+    return s->mhd_pki != NULL ? s->pki_port : 0;
+}
+
+/* The plain-HTTP listener for /pki/: relying parties fetch the CA certificate, the CRL and OCSP
+ * answers from the http URLs in certificates (RFC 5280 and EN 319 412-2 want http there, and the
+ * data are signed).  Same handlers, limits and logs as the main listener; begin() answers 404
+ * for any other path that comes in on it. */
+static qs_err start_pki(qs_api_server *s, unsigned base_flags)
+{
+    const qs_api_config *cfg = s->cfg;
+    struct sockaddr_storage ss;
+    bool v6 = false;
+    if (api_config_addr(cfg->pki_listen_address, cfg->pki_port, &ss, &v6) != QS_OK)
+        return QS_ERR_CONFIG;
+    unsigned flags = base_flags | (v6 ? MHD_USE_IPv6 : 0);
+    unsigned threads = cfg->threads < 2 ? (unsigned)cfg->threads : 2;
+    s->mhd_pki = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->connection_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(cfg->max_header + cfg->max_url + API_MEMORY_SLACK), MHD_OPTION_STRICT_FOR_CLIENT,
+        (int)1, MHD_OPTION_URI_LOG_CALLBACK, on_uri_pki, s, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_END);
+    if (s->mhd_pki == NULL) {
+        qs_error("cannot start the [pki] HTTP listener on %s port %lld", cfg->pki_listen_address,
+                 (long long)cfg->pki_port);
+        return QS_ERR_IO;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd_pki, MHD_DAEMON_INFO_BIND_PORT);
+    s->pki_port = di != NULL ? di->port : (uint16_t)cfg->pki_port;
+    qs_info("listening address=%s port=%u tls=off paths=/pki/", cfg->pki_listen_address,
+            s->pki_port);
+    return QS_OK;
 }
 
 qs_err qs_api_server_start(const qs_api_config *cfg, qs_api_server **out)
@@ -471,7 +522,7 @@ qs_err qs_api_server_start(const qs_api_config *cfg, qs_api_server **out)
         r = QS_ERR_NOMEM;
         goto fail;
     }
-    if ((r = api_config_listen_addr(cfg, &ss, &v6)) != QS_OK)
+    if ((r = api_config_addr(cfg->listen_address, cfg->port, &ss, &v6)) != QS_OK)
         goto fail;
     if ((r = check_schema(s)) != QS_OK || (r = make_dummy_verifier(s)) != QS_OK)
         goto fail;
@@ -488,6 +539,7 @@ qs_err qs_api_server_start(const qs_api_config *cfg, qs_api_server **out)
     unsigned flags = MHD_USE_ERROR_LOG;
     flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL_INTERNAL_THREAD
                                                                     : MHD_USE_POLL_INTERNAL_THREAD;
+    unsigned base_flags = flags;
     if (v6)
         flags |= MHD_USE_IPv6;
     if (s->tls)
@@ -518,6 +570,8 @@ qs_err qs_api_server_start(const qs_api_config *cfg, qs_api_server **out)
     s->port = di != NULL ? di->port : (uint16_t)cfg->port;
     qs_info("listening address=%s port=%u tls=%s threads=%lld", cfg->listen_address, s->port,
             s->tls ? "on" : "off", (long long)cfg->threads);
+    if (cfg->pki_listen_address[0] != '\0' && (r = start_pki(s, base_flags)) != QS_OK)
+        goto fail;
     *out = s;
     return QS_OK;
 fail:

@@ -5,11 +5,15 @@
 #define QS_LOG_MODULE "sam"
 #include "sam/ca.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
@@ -45,6 +49,9 @@ struct sam_ca {
     pthread_mutex_t cache_mu;
     ocsp_entry cache[OCSP_CACHE_SLOTS];
     size_t cache_next;
+    pthread_mutex_t file_mu; /* guards the CRL file and the two fields below */
+    bool file_written;
+    uint8_t file_hash[crypto_hash_sha256_BYTES]; /* of the CRL last written to [ca] crl_file */
 };
 
 /* ---- Helpers --------------------------------------------------------------------------------- */
@@ -214,6 +221,8 @@ qs_err sam_ca_config_check(const sam_config *cfg, const char *path, char *err, s
         key = "ocsp_url", rule = "an http:// URL";
     else if (cfg->crl_url[0] != '\0' && !http_url_ok(cfg->crl_url))
         key = "crl_url", rule = "an http:// URL";
+    else if (cfg->crl_file[0] != '\0' && cfg->crl_file[0] != '/')
+        key = "crl_file", rule = "an absolute path";
     if (key != NULL) {
         snprintf(err, err_len, "%s: [ca] %s: %s", path, key, rule);
         return QS_ERR_CONFIG;
@@ -267,6 +276,7 @@ qs_err sam_ca_new(const sam_config *cfg, sam_ca **out)
     pthread_rwlock_init(&ca->rw, NULL);
     pthread_mutex_init(&ca->admin, NULL);
     pthread_mutex_init(&ca->cache_mu, NULL);
+    pthread_mutex_init(&ca->file_mu, NULL);
     ca->urls = (ca_urls){cfg->ca_issuers_url, cfg->ocsp_url, cfg->crl_url};
     ca_why why;
     ca->profiles_ready = cfg->pds_url[0] != '\0' && cfg->ca_issuers_url[0] != '\0' &&
@@ -301,6 +311,7 @@ void sam_ca_free(sam_ca *ca)
     pthread_rwlock_destroy(&ca->rw);
     pthread_mutex_destroy(&ca->admin);
     pthread_mutex_destroy(&ca->cache_mu);
+    pthread_mutex_destroy(&ca->file_mu);
     free(ca);
 }
 
@@ -641,6 +652,70 @@ out:
     return r;
 }
 
+/* Writes the whole of `der` to `fd`; false on a short or failed write. */
+static bool write_all(int fd, const uint8_t *der, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, der, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        der += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Writes the CRL to [ca] crl_file when it differs from the one last written there (or the file
+ * is gone): a temporary file beside it, synced, then renamed over it, so a reader sees the old
+ * CRL or the new one, never a part.  A failure is logged and leaves the old file; it does not
+ * fail the request, and the next CRL request or check tries again. */
+static void crl_publish(sam_ca *ca, const uint8_t *der, size_t len)
+{
+    const char *path = ca->cfg->crl_file;
+    uint8_t h[crypto_hash_sha256_BYTES];
+    char tmp[4096];
+    struct stat st;
+
+    if (path[0] == '\0')
+        return;
+    crypto_hash_sha256(h, der, len);
+    pthread_mutex_lock(&ca->file_mu);
+    if (ca->file_written && memcmp(h, ca->file_hash, sizeof h) == 0 && stat(path, &st) == 0)
+        goto out;
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        qs_error("CRL file %s: path too long", path);
+        goto out;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        qs_error("CRL file %s: cannot create %s: %s", path, tmp, strerror(errno));
+        goto out;
+    }
+    bool ok = fchmod(fd, 0644) == 0 && write_all(fd, der, len) && fsync(fd) == 0;
+    int saved = errno;
+    if (close(fd) != 0 && ok) {
+        ok = false;
+        saved = errno;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        ok = false;
+        saved = errno;
+    }
+    if (!ok) {
+        qs_error("CRL file %s not written: %s", path, strerror(saved));
+        (void)unlink(tmp);
+        goto out;
+    }
+    memcpy(ca->file_hash, h, sizeof h);
+    ca->file_written = true;
+    qs_info("CRL written to %s (%zu bytes)", path, len);
+out:
+    pthread_mutex_unlock(&ca->file_mu);
+}
+
 qs_err sam_ca_crl(sam_req *rq, bool force, uint8_t **der, size_t *len)
 {
     sam_ca *ca = rq->w->s->ca;
@@ -676,6 +751,7 @@ qs_err sam_ca_crl(sam_req *rq, bool force, uint8_t **der, size_t *len)
     }
     if (r != QS_OK)
         goto out;
+    crl_publish(ca, c.der, c.len);
     *der = c.der;
     *len = c.len;
     c.der = NULL;

@@ -45,8 +45,10 @@ qs_err sam_resp_begin(sam_req *rq)
 void sam_actor(const sam_req *rq, const uint8_t *user_id, char buf[static QS_AUDIT_ACTOR_MAX + 1])
 {
     size_t cap = QS_AUDIT_ACTOR_MAX + 1;
-    int n = snprintf(buf, cap, "%s uid=%u", rq->peer->admin ? "admin" : "client",
-                     (unsigned)rq->peer->uid);
+    int n = rq->peer->internal
+                ? snprintf(buf, cap, "qsign-sam")
+                : snprintf(buf, cap, "%s uid=%u", rq->peer->admin ? "admin" : "client",
+                           (unsigned)rq->peer->uid);
     if (user_id != NULL && n > 0 && (size_t)n < cap) {
         char id[SAM_UUID_STR_LEN + 1];
         sam_uuid_format(user_id, id);

@@ -126,6 +126,14 @@ static const qs_cfg_opt sam_options[] = {
      "nextUpdate of a CRL, in hours after thisUpdate; a new one is made when half has passed "
      "or a certificate was revoked",
      OFF(crl_validity_hours), 1, 24 * 31},
+    {"ca", "crl_file", QS_CFG_STRING, "",
+     "the current CRL (DER) is also written to this file, replaced atomically whenever a new "
+     "one is made; empty: no file",
+     OFF(crl_file), 0, 0},
+    {"ca", "crl_check_seconds", QS_CFG_INT, "300",
+     "how often the SAM checks whether the CRL must be made again (half its validity passed, "
+     "or a revocation) and makes it, without waiting for a request",
+     OFF(crl_check_seconds), 1, 86400},
     {"ca", "ocsp_cache_seconds", QS_CFG_INT, "300",
      "responses to requests without a nonce are kept and reused this long (also their "
      "nextUpdate); a revocation empties the cache",

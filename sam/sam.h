@@ -98,6 +98,8 @@ typedef struct sam_config {
     char *ocsp_url;
     char *crl_url;
     int64_t crl_validity_hours;
+    char *crl_file;
+    int64_t crl_check_seconds;
     int64_t ocsp_cache_seconds;
     /* [ra] */
     int64_t activation_lifetime;
@@ -153,7 +155,8 @@ typedef struct sam_peer {
     uid_t uid;
     gid_t gid;
     pid_t pid;
-    bool admin; /* uid is in [sam] admin_uids */
+    bool admin;    /* uid is in [sam] admin_uids */
+    bool internal; /* the SAM itself: its maintenance thread, no connection */
     uint64_t conn_id;
 } sam_peer;
 

@@ -2,7 +2,10 @@
  * qsign-sam's process: start-up hardening, the HSM, the database, the audit writer, the unix
  * socket, the worker pool and the graceful stop.
  *
- * Threads: the main thread starts everything, then waits for SIGTERM/SIGINT (blocked in every
+ * Threads: a maintenance thread, with its own HSM session and database connection, does the
+ * work no request asks for: every [ca] crl_check_seconds it makes the CRL again when it is due
+ * (sam_ca_crl: half its validity passed, or a revocation it lacks) and rewrites [ca] crl_file.
+ * The main thread starts everything, then waits for SIGTERM/SIGINT (blocked in every
  * thread, taken with sigwait).  N workers share one epoll instance: the listening socket and
  * each client connection are registered with EPOLLONESHOT, so an event goes to exactly one
  * worker, which accepts (listener) or reads and answers one request (connection) and re-arms
@@ -27,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -70,6 +74,9 @@ typedef struct sam_server {
     sam_worker *workers;
     pthread_t *threads;
     size_t nworkers, nthreads;
+    sam_worker maint; /* the maintenance thread's */
+    pthread_t maint_thread;
+    bool maint_started;
     pthread_mutex_t mu; /* guards the connection list and counters */
     sam_conn *conns;
     size_t nconns;
@@ -563,6 +570,59 @@ static qs_err open_workers(sam_server *srv, qs_db *first_db)
     return QS_OK;
 }
 
+/* ---- Maintenance ---------------------------------------------------------------------------- */
+
+static void maint_once(sam_server *srv, const sam_peer *self)
+{
+    sam_req rq = {.w = &srv->maint, .peer = self};
+    uint8_t *der = NULL;
+    size_t len = 0;
+    qs_err r = sam_ca_crl(&rq, false, &der, &len);
+    if (r != QS_OK && r != QS_ERR_CA_NOT_READY)
+        qs_error("scheduled CRL check failed: %s", qs_err_name(r));
+    free(der);
+}
+
+static void *maint_main(void *arg)
+{
+    sam_server *srv = arg;
+    const sam_peer self = {.uid = getuid(), .gid = getgid(), .pid = getpid(), .internal = true};
+    int wait_ms = (int)srv->s.cfg->crl_check_seconds * 1000;
+    qs_log_set_request_id("maintenance");
+    while (!atomic_load(&srv->stopping)) {
+        maint_once(srv, &self);
+        struct pollfd p = {.fd = srv->stop_fd, .events = POLLIN};
+        int n = poll(&p, 1, wait_ms);
+        if (n > 0 || (n < 0 && errno != EINTR))
+            break;
+    }
+    qs_log_set_request_id(NULL);
+    return NULL;
+}
+
+static qs_err maint_start(sam_server *srv)
+{
+    sam_worker *w = &srv->maint;
+    w->server = srv;
+    w->s = &srv->s;
+    w->idx = (unsigned)srv->nworkers;
+    qs_err r = qs_db_connect(srv->s.cfg->db_conninfo, &w->db);
+    if (r != QS_OK) {
+        qs_error("maintenance: cannot connect to the database: %s", qs_err_name(r));
+        return r;
+    }
+    if ((r = qs_hsm_session_open(srv->s.hsm, &w->hs)) != QS_OK) {
+        qs_error("maintenance: cannot open an HSM session: %s", qs_err_name(r));
+        return r;
+    }
+    if (pthread_create(&srv->maint_thread, NULL, maint_main, srv) != 0) {
+        qs_error("cannot start the maintenance thread");
+        return QS_ERR_INTERNAL;
+    }
+    srv->maint_started = true;
+    return QS_OK;
+}
+
 static void service_event(sam_server *srv, const char *type)
 {
     sam_json j;
@@ -583,6 +643,8 @@ static void server_cleanup(sam_server *srv)
 {
     for (size_t i = 0; i < srv->nthreads; i++)
         pthread_join(srv->threads[i], NULL);
+    if (srv->maint_started)
+        pthread_join(srv->maint_thread, NULL);
     while (srv->conns != NULL)
         conn_close(srv, srv->conns);
     if (srv->s.audit != NULL) {
@@ -594,6 +656,8 @@ static void server_cleanup(sam_server *srv)
         qs_hsm_session_close(srv->workers[i].hs);
         qs_db_free(srv->workers[i].db);
     }
+    qs_hsm_session_close(srv->maint.hs);
+    qs_db_free(srv->maint.db);
     sam_ca_free(srv->s.ca);
     qs_hsm_close(srv->s.hsm);
     if (srv->listen_fd >= 0) {
@@ -691,6 +755,12 @@ int sam_run(const sam_config *cfg)
         srv.nthreads++;
     }
     service_event(&srv, "service.started");
+    if (maint_start(&srv) != QS_OK) {
+        atomic_store(&srv.stopping, true);
+        uint64_t one = 1;
+        (void)!write(srv.stop_fd, &one, sizeof one);
+        goto out;
+    }
     qs_info("listening on %s with %zu workers (audit writer %s)", cfg->socket_path, srv.nworkers,
             cfg->writer_id);
 

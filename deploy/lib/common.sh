@@ -121,6 +121,7 @@ ql_state_load() {
         PG_PORT) QL_PG_PORT=$value ;;
         PG_SOCKET_DIR) QL_PG_SOCKET_DIR=$value ;;
         API_PORT) QL_API_PORT=$value ;;
+        PKI_PORT) QL_PKI_PORT=$value ;;
         *) ;;
         esac
     done <"$QL_STATE"
@@ -134,6 +135,7 @@ SVC_USER=$QL_SVC_USER
 PG_PORT=$QL_PG_PORT
 PG_SOCKET_DIR=$QL_PG_SOCKET_DIR
 API_PORT=$QL_API_PORT
+PKI_PORT=$QL_PKI_PORT
 EOF
 }
 

@@ -21,6 +21,8 @@ QL_TLS_CERT=$QL_TLS_DIR/server.pem
 QL_TLS_KEY=$QL_TLS_DIR/server-key.pem
 
 ql_api_url() { printf 'https://127.0.0.1:%s/' "$QL_API_PORT"; }
+# The plain-HTTP listener for /pki/ only: the http URLs the certificates name (CRL, OCSP, CA).
+ql_pki_url() { printf 'http://127.0.0.1:%s/' "$QL_PKI_PORT"; }
 
 ql_api_pid() { ql_daemon_pid "$QL_API_PIDFILE" "$QL_BIN/qsignd" "$QL_API_CONF"; }
 
@@ -115,6 +117,12 @@ listen_address = 127.0.0.1
 port = $QL_API_PORT
 tls_cert_file = $(ql_ini_value "$QL_TLS_CERT")
 tls_key_file = $(ql_ini_value "$QL_TLS_KEY")
+
+# Relying parties fetch the CA certificate, the CRL and OCSP answers from the http URLs in the
+# certificates ([ca] of qsign-sam.conf): served here without TLS, /pki/ only.
+[pki]
+listen_address = 127.0.0.1
+port = $QL_PKI_PORT
 
 [database]
 conninfo = $(ql_conninfo qsign_api)

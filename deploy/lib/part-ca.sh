@@ -10,6 +10,7 @@
 
 QL_PKI_DIR=$QL_VAR/pki
 QL_CA_CERT=$QL_PKI_DIR/ca.pem
+QL_CRL_FILE=$QL_PKI_DIR/crl.der # written by the SAM ([ca] crl_file)
 
 # "pending", "active" or nothing (no CA yet).
 ql_ca_state() {
@@ -63,6 +64,18 @@ ca_up() {
         ;;
     *) ql_die "qsign.ca_state has status '$state'" ;;
     esac
+    [[ $state == pending ]] && return 0
+    # The SAM publishes each CRL it makes to var/pki/crl.der; asking for the current one makes
+    # the first at once (later ones come on revocation and on the SAM's own schedule).
+    tmp=$(mktemp "$QL_PKI_DIR/crl.XXXXXX")
+    if ((EUID == 0)); then chown "$QL_SVC_USER:" -- "$tmp"; fi
+    ql_ctl crl "$tmp" >/dev/null || {
+        rm -f -- "$tmp"
+        ql_die "qsignctl crl failed (log: $(ql_rel "$QL_SAM_LOG"))"
+    }
+    rm -f -- "$tmp"
+    [[ -s $QL_CRL_FILE ]] || ql_die "the SAM did not write $(ql_rel "$QL_CRL_FILE")"
+    ql_note "CRL: $(ql_rel "$QL_CRL_FILE") (the SAM keeps it current)"
 }
 
 ca_down() { :; }

@@ -53,18 +53,20 @@ token_label = $(ql_ini_value "$QL_TOKEN_LABEL")
 pin_file = $(ql_ini_value "$QL_HSM_PIN")
 
 # The CA (part "ca" initialises it once with qsignctl ca init --self-signed): a test CA, nothing
-# qualified.  EN 319 412-2 and RFC 5280 want http for caIssuers, OCSP and the CRL: these are the
-# URLs the certificates name.  qsignd serves /pki/* on its port over https only, so on this stack
-# relying parties fetch https://127.0.0.1:$QL_API_PORT/pki/... with the local TLS CA (or run
-# a plain-HTTP proxy in front).  No PDS is served: pds_url is a placeholder.
+# qualified.  EN 319 412-2 and RFC 5280 want http for caIssuers, OCSP and the CRL: qsignd serves
+# them on its plain-HTTP [pki] listener (port $QL_PKI_PORT, /pki/ only).  The SAM writes each
+# new CRL to $(ql_rel "$QL_CRL_FILE") and checks every minute whether one is due.  No PDS is
+# served: pds_url is a placeholder.
 [ca]
 subject_country = EE
 subject_organization = qsign local test CA
 subject_common_name = qsign local test CA (not qualified)
 pds_url = https://127.0.0.1:$QL_API_PORT/pds/en.pdf
-ca_issuers_url = http://127.0.0.1:$QL_API_PORT/pki/ca.crt
-ocsp_url = http://127.0.0.1:$QL_API_PORT/pki/ocsp
-crl_url = http://127.0.0.1:$QL_API_PORT/pki/crl
+ca_issuers_url = http://127.0.0.1:$QL_PKI_PORT/pki/ca.crt
+ocsp_url = http://127.0.0.1:$QL_PKI_PORT/pki/ocsp
+crl_url = http://127.0.0.1:$QL_PKI_PORT/pki/crl
+crl_file = $(ql_ini_value "$QL_CRL_FILE")
+crl_check_seconds = 60
 
 [log]
 level = info
@@ -97,6 +99,7 @@ sam_up() {
     ql_step "qsign-sam: the SAM, socket $(ql_rel "$(ql_sam_socket)")"
     [[ -x $QL_BIN/qsign-sam ]] || ql_die "the build produced no $QL_BIN/qsign-sam"
     ql_dir "$QL_VAR/run" 0755
+    ql_dir "$QL_PKI_DIR" 0755 # the SAM writes the CRL file there
     local changed=1 pid
     if ql_sam_write_config; then changed=0; fi
     ql_as_svc "$QL_BIN/qsign-sam" --check-config -c "$QL_SAM_CONF" >/dev/null ||

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <sodium.h>
@@ -184,6 +185,36 @@ static long count(const char *sql)
     return n;
 }
 
+/* The CRL number of the DER CRL in `file` (in F->dir) as openssl prints it, or -1 when the file
+ * is missing or not a CRL signed by ca.pem. */
+static long crl_file_number(const char *file)
+{
+    char *out = NULL;
+    long n = -1;
+    if (run(&out,
+            "test -s '%s' && openssl crl -inform DER -in '%s' -CAfile ca.pem -noout -crlnumber",
+            file, file) == 0) {
+        const char *p = strstr(out, "crlNumber=0x");
+        if (p != NULL && strstr(out, "verify OK") != NULL)
+            n = strtol(p + 12, NULL, 16);
+    }
+    free(out);
+    return n;
+}
+
+/* Waits (bounded) until the published CRL file holds a CRL numbered above `above`. */
+static long wait_crl_file_above(long above)
+{
+    long n = -1;
+    for (int i = 0; i < 600 && (n = crl_file_number("published-crl.der")) <= above; i++) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (n <= above)
+        fail_msg("the SAM did not publish a CRL numbered above %ld (file: %ld)", above, n);
+    return n;
+}
+
 static qs_test_http *get(const char *path)
 {
     qs_test_req req = {.method = "GET", .path = path};
@@ -227,9 +258,15 @@ static int setup(void **state)
     assert_int_equal(
         qs_test_system("sed -i 's/^admin_uids = .*/admin_uids = 65534/' '%s'", F->sam->config_path),
         0);
+    /* and the SAM publishes the CRL to a file, checking every second whether one is due */
+    assert_int_equal(qs_test_system("sed -i 's|^crl_url = .*|&\\ncrl_file = %s/published-crl.der"
+                                    "\\ncrl_check_seconds = 1|' '%s'",
+                                    F->dir, F->sam->config_path),
+                     0);
     qs_test_samd_launch(F->sam);
 
-    qs_test_apid_opts ao = {.sam_socket = F->sam->socket_path, .sam_timeout_ms = 30000};
+    qs_test_apid_opts ao = {
+        .sam_socket = F->sam->socket_path, .sam_timeout_ms = 30000, .pki_listener = true};
     F->d = qs_test_apid_start(F->sam->pg, &ao);
     return 0;
 }
@@ -562,6 +599,42 @@ static char *ocsp_post_and_check(void)
     return out;
 }
 
+/* The plain-HTTP [pki] listener serves /pki/ and nothing else; the SAM keeps the CRL file
+ * current by itself: at start, and again when the stored CRL is gone (as when it is due). */
+static void test_pki_listener_and_crl_file(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    /* made by the SAM's own check, no request asked for it */
+    long first = wait_crl_file_above(0);
+    if (run(&out,
+            "curl -sS -f -o http-ca.der '%s/pki/ca.crt' && cmp http-ca.der ca.der && "
+            "curl -sS -f -o http-crl.der '%s/pki/crl' && "
+            "openssl crl -inform DER -in http-crl.der -CAfile ca.pem -noout",
+            F->d->pki_url, F->d->pki_url) != 0)
+        fail_msg("the [pki] listener: %s", out);
+    assert_non_null(strstr(out, "verify OK"));
+    free(out);
+    /* everything else is 404 on it, in the CSC error shape */
+    const char *other[] = {"/csc/v2/info", "/healthz", "/ra/v1/login", "/", "/pkix"};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        assert_int_equal(run(&out, "curl -sS -o body.txt -w '%%{http_code}' -X POST -d '{}' '%s%s'",
+                             F->d->pki_url, other[i]),
+                         0);
+        if (strcmp(out, "404") != 0)
+            fail_msg("%s on the [pki] listener: status %s", other[i], out);
+        free(out);
+        char *body = read_file("body.txt", NULL);
+        assert_non_null(strstr(body, "\"error\""));
+        free(body);
+    }
+    /* the stored CRL gone (as if due): the next check makes and publishes a new one */
+    assert_int_equal(
+        count("WITH d AS (DELETE FROM qsign.crls RETURNING 1) SELECT count(*) FROM d") > 0, true);
+    long second = wait_crl_file_above(first);
+    assert_true(second > first);
+}
+
 static void test_pki_endpoints(void **state)
 {
     (void)state;
@@ -670,6 +743,16 @@ static void test_revoke(void **state)
     assert_non_null(strstr(out, F->serial));
     assert_non_null(strstr(out, "Key Compromise"));
     free(out);
+    /* the revocation made the CRL at once, and the file holds that very CRL; so does the
+     * plain-HTTP listener, and OCSP answers there too */
+    if (run(&out,
+            "cmp crl.der published-crl.der && curl -sS -f -o http-crl.der '%s/pki/crl' && "
+            "cmp crl.der http-crl.der && openssl ocsp -issuer ca.pem -cert leaf.pem "
+            "-url '%s/pki/ocsp' -CAfile ca.pem",
+            F->d->pki_url, F->d->pki_url) != 0)
+        fail_msg("published CRL / [pki] listener after the revocation: %s", out);
+    assert_non_null(strstr(out, "leaf.pem: revoked"));
+    free(out);
 
     /* credentials/info: revoked, the key gone */
     r = post("/csc/v2/credentials/info", F->token, "{\"credentialID\":\"%s\",\"certInfo\":true}",
@@ -709,6 +792,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_register_and_certify),
         cmocka_unit_test(test_activation),
+        cmocka_unit_test(test_pki_listener_and_crl_file),
         cmocka_unit_test(test_pki_endpoints),
         cmocka_unit_test(test_revoke),
     };

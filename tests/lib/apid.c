@@ -136,12 +136,31 @@ static void write_config(const qs_test_apid *d, const qs_test_pg *pg, const qs_t
     fprintf(f, "[auth]\ntoken_lifetime = %d\nrefresh_token_lifetime = %d\n",
             o->token_lifetime > 0 ? o->token_lifetime : 3600,
             o->refresh_token_lifetime > 0 ? o->refresh_token_lifetime : 86400);
+    if (o->pki_listener)
+        fprintf(f, "[pki]\nlisten_address = 127.0.0.1\nport = 0\n");
     fprintf(f, "[csc]\nname = qsign test\nregion = EE\n[log]\nlevel = info\n");
     fclose(f);
 }
 
-/* Waits for "listening ... port=N" in the log. */
-static void wait_listening(qs_test_apid *d)
+/* The port of the log line "listening ... port=N ..." that holds `marker` (NULL: the first
+ * such line); 0 when there is none yet. */
+static unsigned listening_port(const char *log, const char *marker)
+{
+    for (const char *p = log; p != NULL && (p = strstr(p, "msg=\"listening ")) != NULL; p++) {
+        const char *eol = strchr(p, '\n');
+        size_t n = eol != NULL ? (size_t)(eol - p) : strlen(p);
+        const char *port = strstr(p, " port=");
+        if (port == NULL || (size_t)(port - p) >= n)
+            continue;
+        const char *m = marker != NULL ? strstr(p, marker) : NULL;
+        if (marker == NULL || (m != NULL && (size_t)(m - p) < n))
+            return (unsigned)strtoul(port + 6, NULL, 10);
+    }
+    return 0;
+}
+
+/* Waits for "listening ... port=N" in the log (and the [pki] listener's line when asked). */
+static void wait_listening(qs_test_apid *d, bool pki)
 {
     for (int i = 0; i < APID_START_TIMEOUT_S * 20; i++) {
         int st;
@@ -151,15 +170,17 @@ static void wait_listening(qs_test_apid *d)
                  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
         }
         char *log = qs_test_apid_log(d);
-        const char *p = log != NULL ? strstr(log, "msg=\"listening ") : NULL;
-        const char *port = p != NULL ? strstr(p, " port=") : NULL;
-        if (port != NULL) {
-            d->port = (unsigned)strtoul(port + 6, NULL, 10);
-            free(log);
+        unsigned port = log != NULL ? listening_port(log, NULL) : 0;
+        unsigned pki_port = log != NULL && pki ? listening_port(log, " paths=/pki/") : 0;
+        free(log);
+        if (port != 0 && (!pki || pki_port != 0)) {
+            d->port = port;
             snprintf(d->base_url, sizeof d->base_url, "https://localhost:%u", d->port);
+            d->pki_port = pki_port;
+            if (pki)
+                snprintf(d->pki_url, sizeof d->pki_url, "http://127.0.0.1:%u", pki_port);
             return;
         }
-        free(log);
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -198,7 +219,7 @@ qs_test_apid *qs_test_apid_start(const qs_test_pg *pg, const qs_test_apid_opts *
         execl(bin, "qsignd", "-c", d->conf_file, (char *)NULL);
         _exit(127);
     }
-    wait_listening(d);
+    wait_listening(d, opts->pki_listener);
     return d;
 }
 

@@ -27,6 +27,7 @@ typedef struct qs_test_apid_opts {
     const char *sam_socket;     /* NULL: a path where nothing listens */
     int threads;                /* [http] threads; 0: 2 */
     int sam_timeout_ms;         /* [sam] timeout_ms; 0: 2000 */
+    bool pki_listener;          /* also the plain-HTTP [pki] listener on a free loopback port */
 } qs_test_apid_opts;
 
 typedef struct qs_test_apid {
@@ -37,6 +38,8 @@ typedef struct qs_test_apid {
     pid_t pid;
     unsigned port;
     char base_url[128];
+    unsigned pki_port; /* the [pki] listener's, 0 without one */
+    char pki_url[128]; /* "http://127.0.0.1:N" */
 } qs_test_apid;
 
 /* Makes the certificates and the config, starts qsignd ($QS_QSIGND) against `pg` (already
