@@ -58,9 +58,28 @@ typedef struct qs_api_config {
     char *csc_description;
     char *csc_pin_format; /* "N" or "A": what the SAM's PIN policy allows */
     int64_t csc_multisign;
+    /* [audit] the auditors' API (/audit/v1) */
+    char *audit_conninfo; /* as role qsign_audit; "" : /audit/v1 answers 503 */
+    /* [anomaly] alerts on unusual use (EN 419 241-1): WARN log lines and metrics */
+    int64_t anomaly_auth_failures;       /* failed authentications of one account or credential
+                                            within the window before an alert; 0: off */
+    int64_t anomaly_auth_failure_window; /* seconds */
+    char *anomaly_signing_window;        /* "HH:MM-HH:MM" in UTC; "" : no window */
+    int64_t anomaly_bulk_signatures;     /* signatures of one signer within the window before an
+                                            alert; 0: off */
+    int64_t anomaly_bulk_window;         /* seconds */
+    int64_t anomaly_table_size;          /* accounts, credentials and signers tracked */
     /* [log] */
     char *log_level;
+
+    /* Derived by the loader: the signing window in minutes of the UTC day, from inclusive, to
+     * exclusive (from > to: it spans midnight); both -1 without a window. */
+    int signing_window_from, signing_window_to;
 } qs_api_config;
+
+/* Parses a daily time window "HH:MM-HH:MM" (24-hour, UTC; the two times differ; the second
+ * before the first spans midnight) into minutes of the day: true, or false for anything else. */
+bool qs_api_time_window_parse(const char *s, int *from_min, int *to_min);
 
 /* The option table (ends with QS_CFG_END). */
 extern const qs_cfg_opt qs_api_options[];

@@ -218,6 +218,7 @@ typedef enum api_auth {
     API_AUTH_NONE = 0,   /* public (info, health, login does its own) */
     API_AUTH_BEARER = 1, /* a valid access token (Authorization: Bearer) */
     API_AUTH_RA = 2,     /* a registration officer's RA session (Authorization: Bearer) */
+    API_AUTH_AUDIT = 3,  /* an auditor's session (Authorization: Bearer) */
 } api_auth;
 
 typedef struct api_endpoint {
@@ -273,6 +274,8 @@ extern const api_endpoint api_ep_ra_credentials_create;
 extern const api_endpoint api_ep_ra_credentials_unlock;
 extern const api_endpoint api_ep_ra_certificates_revoke;
 extern const api_endpoint api_ep_account_activate;
+extern const api_endpoint api_ep_audit_login;
+extern const api_endpoint api_ep_audit_search;
 
 struct api_request {
     api_server *srv;
@@ -305,10 +308,12 @@ struct api_request {
     uint8_t user_id[API_UUID_LEN];
     char user_id_str[API_UUID_STR_LEN + 1];
     uint8_t session_id[API_UUID_LEN];
-    /* API_AUTH_RA: the officer's session handle, passed on to the SAM (a secret, wiped) */
+    /* API_AUTH_RA, API_AUTH_AUDIT: the officer's or auditor's session handle, passed on to the
+     * SAM (a secret, wiped) */
     char ra_session[API_TOKEN_B64_LEN + 1];
 
-    qs_db *db; /* borrowed from the pool on first use, returned after the handler */
+    qs_db *db;       /* borrowed from the pool on first use, returned after the handler */
+    qs_db *audit_db; /* likewise from the audit pool (role qsign_audit) */
 
     /* response */
     struct MHD_Response *resp;
@@ -325,6 +330,14 @@ const qs_api_config *api_cfg(const api_request *rq);
  * QS_ERR_DB_UNAVAILABLE. */
 QS_MUST_CHECK qs_err api_db(api_request *rq, qs_db **db);
 
+/* A connection of the audit pool, as the read-only role qsign_audit ([audit] conninfo), for the
+ * auditors' API (borrowed on first call).  QS_OK, QS_ERR_NOT_CONFIGURED (no [audit] conninfo)
+ * or QS_ERR_DB_UNAVAILABLE. */
+QS_MUST_CHECK qs_err api_audit_db(api_request *rq, qs_db **db);
+
+/* Whether the auditors' API is configured ([audit] conninfo). */
+bool api_audit_configured(const api_request *rq);
+
 /* ---- Replies (each request gets exactly one) ---------------------------------------------- */
 
 /* Replies `status` with JSON `body` (reference stolen; NULL is a bug, replied as 500). */
@@ -332,6 +345,9 @@ void api_reply_json(api_request *rq, unsigned status, json_t *body);
 
 /* Replies 204 with no body. */
 void api_reply_no_content(api_request *rq);
+
+/* Adds a header to the reply already made (the value is copied); nothing without a reply. */
+void api_reply_header(api_request *rq, const char *name, const char *value);
 
 /* Replies `status` with a text body (buf is malloc'd and stolen). */
 void api_reply_text(api_request *rq, unsigned status, const char *content_type, char *buf,
@@ -364,11 +380,19 @@ QS_MUST_CHECK qs_err api_token_hash(const char *s, size_t len, uint8_t hash[stat
  * returns true, otherwise replies 401 and returns false. */
 bool api_authenticate(api_request *rq);
 
-/* Authenticates the RA session of the request (Authorization: Bearer, an unexpired session of
- * an active officer, looked up by the SHA-256 of the handle); on success fills rq->user_id with
- * the officer and rq->ra_session with the handle, otherwise replies 401 and returns false.
- * The SAM checks the session again, with its record MAC, before it acts. */
-bool api_authenticate_ra(api_request *rq);
+/* Authenticates the staff session of the request (Authorization: Bearer, an unexpired session
+ * looked up by the SHA-256 of the handle) for `role` (QS_DB_ROLE_OFFICER for the RA API,
+ * QS_DB_ROLE_AUDITOR for the audit API): the session's role must be it and its user active and
+ * of that kind.  On success fills rq->user_id with the user and rq->ra_session with the handle;
+ * otherwise replies 401 (no such session, expired, user not active) or 403 (a session of
+ * another role) and returns false.  The SAM checks the session again, with its record MAC,
+ * before it acts. */
+bool api_authenticate_staff(api_request *rq, const char *role);
+
+/* The login of staff (HTTP Basic username:password and {"otp"}) of `kind`
+ * (QS_SAM_USER_OFFICER at /ra/v1/login, QS_SAM_USER_AUDITOR at /audit/v1/login): qsignd checks
+ * the password, the SAM the TOTP code and opens the session of that role.  Replies. */
+void api_staff_login(api_request *rq, qs_sam_user_kind kind);
 
 /*
  * Parses an "Authorization: Basic ..." value into *user and *pass (malloc'd; free *pass with
@@ -414,6 +438,50 @@ bool api_rate_limit_attempt(api_request *rq, const char *username);
 /* Takes an account token after a failed attempt. */
 void api_rate_limit_failure(api_request *rq, const char *username);
 
+/* ---- Anomalies (api/anomaly.c) ------------------------------------------------------------- */
+
+typedef enum api_anomaly_kind {
+    API_A_LOCKOUT,                /* a credential or a staff account locked */
+    API_A_AUTH_FAILURE_BURST,     /* failed authentications of one account or credential */
+    API_A_SIGNING_OUTSIDE_WINDOW, /* a signature outside [anomaly] signing_window */
+    API_A_BULK_SIGNING,           /* one signer's signatures above [anomaly] bulk_signatures */
+    API_A_COUNT
+} api_anomaly_kind;
+
+/* The kind's label in qsign_anomalies_total and in the log ("lockout", ...). */
+const char *api_anomaly_name(api_anomaly_kind k);
+
+#define API_WINDOW_SLOTS    60  /* slots of a sliding window */
+#define API_ANOMALY_KEY_MAX 160 /* bytes of a counted key ("account:<username>") */
+
+/* Counts of events per key over a sliding window of `window_s` seconds (in API_WINDOW_SLOTS
+ * slots), for at most `entries` keys at once; NULL when out of memory (or window_s is 0).
+ * Thread-safe. */
+typedef struct api_window api_window;
+api_window *api_window_new(uint64_t threshold, uint32_t window_s, size_t entries);
+void api_window_free(api_window *w);
+
+/* Adds n events of `key` at now_ms (monotonic): true when they take the key's count within the
+ * window from at most the threshold to above it (never with threshold 0).  *count (may be NULL)
+ * is the count after.  A NULL window counts nothing. */
+bool api_window_add(api_window *w, const char *key, size_t key_len, uint64_t n, uint64_t now_ms,
+                    uint64_t *count);
+
+/* Whether a time (seconds since the Unix epoch) is outside the configured daily signing window
+ * (false when there is none). */
+bool api_signing_window_outside(const qs_api_config *cfg, int64_t unix_s);
+
+/* A credential ("credential", its id) or a staff account ("account", its user id) locked. */
+void api_anomaly_lockout(api_request *rq, const char *what, const char *id);
+
+/* A failed authentication of `what` ("account" or "credential") `key` (the username typed, or
+ * the credential id), shown in the log as `shown` (an id, or "unknown": never a typed name). */
+void api_anomaly_auth_failure(api_request *rq, const char *what, const char *key,
+                              const char *shown);
+
+/* The authenticated signer made n signatures with `credential` (signing window, bulk). */
+void api_anomaly_signed(api_request *rq, const char *credential, size_t n);
+
 /* ---- Metrics -------------------------------------------------------------------------------- */
 
 typedef struct api_metrics api_metrics;
@@ -428,6 +496,9 @@ QS_MUST_CHECK qs_err api_metrics_render(api_metrics *m, char **out, size_t *len)
 
 /* Counts event c in the server's metrics. */
 void api_count(api_request *rq, api_counter c);
+
+/* Counts one anomaly of kind k (qsign_anomalies_total{kind}). */
+void api_metrics_anomaly(api_metrics *m, api_anomaly_kind k);
 
 /* ---- Database pool ------------------------------------------------------------------------- */
 
@@ -580,9 +651,12 @@ struct qs_api_server {
     size_t tls_key_len;
     char *dummy_verifier; /* verified against for unknown users */
     api_dbpool *dbpool;
+    api_dbpool *audit_pool; /* NULL without [audit] conninfo */
     api_ratelimit *rl_address;
     api_ratelimit *rl_account;
     api_metrics *metrics;
+    api_window *auth_failures; /* NULL when [anomaly] auth_failures is 0 */
+    api_window *signatures;    /* NULL when [anomaly] bulk_signatures is 0 */
 };
 
 /* ---- JSON memory ----------------------------------------------------------------------------- */

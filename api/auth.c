@@ -118,27 +118,31 @@ bool api_authenticate(api_request *rq)
     return true;
 }
 
-typedef struct ra_ctx {
+typedef struct staff_ctx {
     uint8_t hash[API_SHA256_LEN];
-    uint8_t officer[API_UUID_LEN];
+    uint8_t user[API_UUID_LEN];
+    char role[QS_DB_CA_NAME_MAX];
     bool active, found;
-} ra_ctx;
+} staff_ctx;
 
-static qs_err ra_txn(qs_db *db, void *cls)
+static qs_err staff_txn(qs_db *db, void *cls)
 {
-    ra_ctx *c = cls;
-    return qs_db_ra_session_check(db, c->hash, c->officer, &c->active, &c->found);
+    staff_ctx *c = cls;
+    return qs_db_ra_session_check(db, c->hash, c->user, c->role, sizeof c->role, &c->active,
+                                  &c->found);
 }
 
-bool api_authenticate_ra(api_request *rq)
+bool api_authenticate_staff(api_request *rq, const char *role)
 {
     const char *h =
         MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    ra_ctx c;
+    bool auditor = strcmp(role, QS_DB_ROLE_AUDITOR) == 0;
+    staff_ctx c;
 
     memset(&c, 0, sizeof c);
     if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
-        api_reply_error(rq, QS_ERR_TOKEN_INVALID, "Missing RA session token");
+        api_reply_error(rq, QS_ERR_TOKEN_INVALID,
+                        auditor ? "Missing auditor session token" : "Missing RA session token");
         return false;
     }
     const char *t = h + 7;
@@ -160,17 +164,24 @@ bool api_authenticate_ra(api_request *rq)
     qs_db *db = NULL;
     qs_err r = api_db(rq, &db);
     if (r == QS_OK)
-        r = qs_db_run_txn_opt(db, "ra_session_check",
-                              QS_DB_TXN_READ_ONLY | QS_DB_TXN_READ_COMMITTED, ra_txn, &c);
+        r = qs_db_run_txn_opt(db, "staff_session_check",
+                              QS_DB_TXN_READ_ONLY | QS_DB_TXN_READ_COMMITTED, staff_txn, &c);
     if (r != QS_OK) {
         api_reply_error(rq, r, NULL);
         return false;
     }
     if (!c.found || !c.active) {
-        api_reply_error(rq, QS_ERR_TOKEN_INVALID, "Invalid or expired RA session");
+        api_reply_error(rq, QS_ERR_TOKEN_INVALID,
+                        auditor ? "Invalid or expired auditor session"
+                                : "Invalid or expired RA session");
         return false;
     }
-    memcpy(rq->user_id, c.officer, API_UUID_LEN);
+    if (strcmp(c.role, role) != 0) {
+        qs_info("session of role %s refused where %s is needed", c.role, role);
+        api_reply_errorf(rq, QS_ERR_WRONG_ROLE, "This session does not carry the %s role", role);
+        return false;
+    }
+    memcpy(rq->user_id, c.user, API_UUID_LEN);
     api_uuid_format(rq->user_id, rq->user_id_str);
     memcpy(rq->ra_session, t, len + 1);
     rq->authed = true;

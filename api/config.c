@@ -105,6 +105,28 @@ const qs_cfg_opt qs_api_options[] = {
             csc_pin_format),
     OPT_INT("csc", "multisign", "100", "most signatures one authorization allows", csc_multisign, 1,
             API_MULTISIGN_MAX),
+    OPT_STR("audit", "conninfo", "",
+            "libpq connection string as role qsign_audit (read-only) for the auditors' API "
+            "/audit/v1; empty: /audit/v1 answers 503",
+            audit_conninfo),
+    OPT_INT("anomaly", "auth_failures", "10",
+            "failed logins or authorizations of one account or credential within "
+            "auth_failure_window before an alert (0: no alert)",
+            anomaly_auth_failures, 0, 1000000),
+    OPT_INT("anomaly", "auth_failure_window", "300", "seconds failed authentications are counted",
+            anomaly_auth_failure_window, 1, 86400),
+    OPT_STR("anomaly", "signing_window", "",
+            "daily time window for signing, HH:MM-HH:MM in UTC (22:00-06:00 spans midnight); a "
+            "signature outside it raises an alert (empty: no window)",
+            anomaly_signing_window),
+    OPT_INT("anomaly", "bulk_signatures", "1000",
+            "signatures of one signer within bulk_window before an alert (0: no alert)",
+            anomaly_bulk_signatures, 0, 100000000),
+    OPT_INT("anomaly", "bulk_window", "3600", "seconds a signer's signatures are counted",
+            anomaly_bulk_window, 1, 604800),
+    OPT_INT("anomaly", "table_size", "16384",
+            "accounts, credentials and signers tracked at once, each for failures and signatures",
+            anomaly_table_size, 64, 16777216),
     OPT_STR("log", "level", "info", "debug, info, warn or error", log_level),
     QS_CFG_END,
 };
@@ -153,8 +175,30 @@ qs_err api_config_addr(const char *address, int64_t port, struct sockaddr_storag
     return QS_ERR_CONFIG;
 }
 
+static int two_digits(const char *s)
+{
+    if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
+        return -1;
+    return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+bool qs_api_time_window_parse(const char *s, int *from_min, int *to_min)
+{
+    *from_min = *to_min = -1;
+    if (s == NULL || strlen(s) != 11 || s[2] != ':' || s[5] != '-' || s[8] != ':')
+        return false;
+    int h1 = two_digits(s), m1 = two_digits(s + 3), h2 = two_digits(s + 6), m2 = two_digits(s + 9);
+    if (h1 < 0 || h1 > 23 || m1 < 0 || m1 > 59 || h2 < 0 || h2 > 23 || m2 < 0 || m2 > 59)
+        return false;
+    if (h1 * 60 + m1 == h2 * 60 + m2)
+        return false;
+    *from_min = h1 * 60 + m1;
+    *to_min = h2 * 60 + m2;
+    return true;
+}
+
 /* Checks the rules between options; the message names section and key. */
-static qs_err check(const qs_api_config *cfg, const char *origin, char *err, size_t err_len)
+static qs_err check(qs_api_config *cfg, const char *origin, char *err, size_t err_len)
 {
     qs_log_level level;
     struct sockaddr_storage ss;
@@ -218,6 +262,15 @@ static qs_err check(const qs_api_config *cfg, const char *origin, char *err, siz
     }
     if (cfg->csc_lang[0] == '\0' || strlen(cfg->csc_lang) > 35) {
         snprintf(err, err_len, "%s: [csc] lang: must be a language tag", origin);
+        return QS_ERR_CONFIG;
+    }
+    cfg->signing_window_from = cfg->signing_window_to = -1;
+    if (cfg->anomaly_signing_window[0] != '\0' &&
+        !qs_api_time_window_parse(cfg->anomaly_signing_window, &cfg->signing_window_from,
+                                  &cfg->signing_window_to)) {
+        snprintf(err, err_len,
+                 "%s: [anomaly] signing_window: not HH:MM-HH:MM (UTC, two different times)",
+                 origin);
         return QS_ERR_CONFIG;
     }
     return QS_OK;

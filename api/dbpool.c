@@ -1,7 +1,7 @@
 /*
- * A pool of database connections (role qsign_api), one per worker thread at most, made on first
- * use.  A connection that broke is re-established by qs_db_run_txn; one that cannot be made is
- * retried by the next borrower.
+ * A pool of database connections (role qsign_api; the audit API has its own, as qsign_audit),
+ * one per worker thread at most, made on first use.  A connection that broke is re-established
+ * by qs_db_run_txn; one that cannot be made is retried by the next borrower.
  */
 #define QS_LOG_MODULE "api"
 #include <errno.h>

@@ -6,7 +6,8 @@
  *
  * Refresh tokens are single use: using one revokes it; presenting one already used revokes its
  * whole login session (it was copied).  Attempts are rate limited per client address, failed
- * ones also per account; an unknown user costs the same Argon2id time as a known one.
+ * ones also per account, and count towards the failed-authentication alert (api/anomaly.c); an
+ * unknown user costs the same Argon2id time as a known one.  Only signers log in here.
  */
 #define QS_LOG_MODULE "api"
 #include <string.h>
@@ -136,10 +137,13 @@ static void login_basic(api_request *rq)
         api_reply_error(rq, r, NULL);
         goto out;
     }
-    if (!c.found) {
+    /* Signers only: staff log in at /ra/v1/login or /audit/v1/login, to sessions of their role
+     * alone, and a CSC token would let them past that separation. */
+    if (!c.found || strcmp(c.acct.kind, "signer") != 0) {
         api_password_verify_dummy(rq, pass, pass_len);
         api_rate_limit_failure(rq, user);
-        qs_info("login refused: no active account");
+        api_anomaly_auth_failure(rq, "account", user, "unknown");
+        qs_info("login refused: no active signer account");
         api_reply_error(rq, QS_ERR_LOGIN_FAILED, NULL);
         goto out;
     }
@@ -158,6 +162,7 @@ static void login_basic(api_request *rq)
     api_uuid_format(c.acct.user_id, uid);
     if (!c.success) {
         api_rate_limit_failure(rq, user);
+        api_anomaly_auth_failure(rq, "account", user, uid);
         qs_info("login refused: wrong password user=%s", uid);
         api_reply_error(rq, QS_ERR_LOGIN_FAILED, NULL);
         goto out;

@@ -163,8 +163,12 @@ static void handle(api_request *rq)
     if ((r = api_sam_open(api_cfg(rq), &c)) == QS_OK)
         r = qs_sam_client_authorize(c, &req, sad, &expires_in);
     if (r != QS_OK) {
-        if (is_factor_failure(r))
+        if (is_factor_failure(r)) {
             api_rate_limit_failure(rq, rq->user_id_str);
+            api_anomaly_auth_failure(rq, "credential", cred_str, cred_str);
+        }
+        if (c != NULL && qs_sam_client_locked(c))
+            api_anomaly_lockout(rq, "credential", cred_str);
         api_reply_sam_error(rq, c, r);
         goto out;
     }

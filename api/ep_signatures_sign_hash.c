@@ -226,6 +226,7 @@ static void handle(api_request *rq)
     for (size_t i = 0; i < sigs.n; i++)
         api_count(rq, API_C_SIGNATURES);
     qs_info("signed credential=%s signatures=%zu", cred_str, sigs.n);
+    api_anomaly_signed(rq, cred_str, sigs.n);
     api_reply_json(rq, 200, json_pack("{s:o}", "signatures", a));
 out:
     qs_sam_signatures_free(&sigs);

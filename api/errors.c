@@ -117,6 +117,11 @@ api_err_info api_err_lookup(int e)
         return ERR(400, "invalid_request", NULL, "Signing certificate is revoked");
     case QS_ERR_CA_NOT_READY:
         return UNAVAILABLE_C(API_NO_COUNTER);
+    case QS_ERR_WRONG_ROLE:
+        return ERR(403, "access_denied", NULL, "This session does not carry the role this needs");
+    case QS_ERR_NOT_CONFIGURED:
+        return ERRC(503, "temporarily_unavailable", NULL, "Not configured on this server",
+                    API_NO_COUNTER);
     }
     return SERVER_ERROR;
 }

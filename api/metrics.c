@@ -1,8 +1,9 @@
 /*
  * Prometheus metrics: requests and a latency histogram per endpoint series and status, and
  * event counters (signatures, authorization failures, lockouts, login failures, rate-limited
- * attempts, SAM and database errors).  Lock-free: relaxed atomic counters, read without a
- * snapshot (each series is individually consistent enough for monitoring).
+ * attempts, SAM and database errors), and the anomalies (api/anomaly.c) by kind.  Lock-free:
+ * relaxed atomic counters, read without a snapshot (each series is individually consistent enough
+ * for monitoring).
  */
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -47,6 +48,7 @@ struct api_metrics {
     size_t slots;
     series *s; /* slots * N_STATUS */
     _Atomic uint64_t counters[API_C_COUNT];
+    _Atomic uint64_t anomalies[API_A_COUNT];
 };
 
 api_metrics *api_metrics_new(size_t slots)
@@ -80,6 +82,12 @@ void api_metrics_inc(api_metrics *m, api_counter c)
 void api_count(api_request *rq, api_counter c)
 {
     api_metrics_inc(rq->srv->metrics, c);
+}
+
+void api_metrics_anomaly(api_metrics *m, api_anomaly_kind k)
+{
+    if (m != NULL && (unsigned)k < API_A_COUNT)
+        atomic_fetch_add_explicit(&m->anomalies[k], 1, memory_order_relaxed);
 }
 
 static size_t status_index(unsigned status)
@@ -212,6 +220,11 @@ qs_err api_metrics_render(api_metrics *m, char **out, size_t *len)
             counter_info[c].help, counter_info[c].name, counter_info[c].name,
             (unsigned long long)atomic_load_explicit(&m->counters[c], memory_order_relaxed));
     }
+    add(&t, "# HELP qsign_anomalies_total Unusual use detected (alerts, also logged at WARN), "
+            "by kind.\n# TYPE qsign_anomalies_total counter\n");
+    for (size_t k = 0; k < API_A_COUNT; k++)
+        add(&t, "qsign_anomalies_total{kind=\"%s\"} %llu\n", api_anomaly_name((api_anomaly_kind)k),
+            (unsigned long long)atomic_load_explicit(&m->anomalies[k], memory_order_relaxed));
     if (t.failed) {
         free(t.buf);
         return QS_ERR_NOMEM;

@@ -2,8 +2,8 @@
  * The registration authority API (/ra/v1/...) and the signer's activation (/account/v1/...):
  * their request bodies, parsed against declarative field specs by JSON name and checked the
  * way the SAM and the CA will check them, so that bad input gets a 400 naming the field and
- * nothing reaches the SAM.  Private to api/; the fuzz harness tests/fuzz/fuzz_ra_request.c
- * drives these parsers.
+ * nothing reaches the SAM.  The audit API's bodies (api/audit.h) use the same spec checker. Private
+ * to api/; the fuzz harness tests/fuzz/fuzz_ra_request.c drives these parsers.
  *
  * Parsed values point into the JSON body: keep it until the request is done.  Descriptions
  * name the field ("Invalid parameter subject.countryName: ...") and never repeat its value
@@ -24,6 +24,32 @@
 
 #define API_RA_SERIAL_MAX 20
 #define API_RA_PAGE_MAX   500
+
+/* ---- Declarative body specs, by JSON name (the RA, activation and audit bodies) ------------- */
+
+typedef enum api_ra_kind {
+    API_RA_STR,    /* JSON string; min/max bound its bytes */
+    API_RA_OBJ,    /* JSON object (checked by its own spec) */
+    API_RA_INT,    /* JSON integer; min/max bound the value */
+    API_RA_REASON, /* JSON string or integer */
+} api_ra_kind;
+
+typedef struct api_ra_field {
+    const char *name;
+    api_ra_kind kind;
+    bool required;
+    int64_t min, max;
+} api_ra_field;
+
+#define API_RA_FIELDS_MAX 10
+
+/* Checks `obj` against spec[0..n) (n <= API_RA_FIELDS_MAX): vals[i] is the member of spec[i] or
+ * NULL (JSON null counts as absent).  An unknown member, a wrong JSON type, a value out of its
+ * bounds or a missing required member gives QS_ERR_INVALID_ARGUMENT with a description naming
+ * the field; `prefix` ("subject.") goes before names in descriptions. */
+QS_MUST_CHECK qs_err api_ra_object(const json_t *obj, const char *prefix, const api_ra_field *spec,
+                                   size_t n, const json_t *vals[API_RA_FIELDS_MAX], char *desc,
+                                   size_t len);
 
 /* signers/create */
 typedef struct api_ra_signer {

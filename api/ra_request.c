@@ -12,22 +12,6 @@
 
 #include "api/api_internal.h"
 
-typedef enum ra_kind {
-    RA_STR,    /* JSON string; min/max bound its bytes */
-    RA_OBJ,    /* JSON object (checked by its own spec) */
-    RA_INT,    /* JSON integer; min/max bound the value */
-    RA_REASON, /* JSON string or integer */
-} ra_kind;
-
-typedef struct ra_field {
-    const char *name;
-    ra_kind kind;
-    bool required;
-    int64_t min, max;
-} ra_field;
-
-#define RA_FIELDS_MAX 10
-
 __attribute__((format(printf, 3, 4))) static qs_err ra_fail(char *desc, size_t len, const char *fmt,
                                                             ...)
 {
@@ -38,15 +22,13 @@ __attribute__((format(printf, 3, 4))) static qs_err ra_fail(char *desc, size_t l
     return QS_ERR_INVALID_ARGUMENT;
 }
 
-/* Checks `obj` against spec[0..n): vals[i] is the member of spec[i] or NULL (JSON null counts
- * as absent).  `prefix` ("subject.") goes before names in descriptions. */
-static qs_err ra_object(const json_t *obj, const char *prefix, const ra_field *spec, size_t n,
-                        const json_t *vals[RA_FIELDS_MAX], char *desc, size_t len)
+qs_err api_ra_object(const json_t *obj, const char *prefix, const api_ra_field *spec, size_t n,
+                     const json_t *vals[API_RA_FIELDS_MAX], char *desc, size_t len)
 {
     const char *key;
     json_t *v;
 
-    for (size_t i = 0; i < RA_FIELDS_MAX; i++)
+    for (size_t i = 0; i < API_RA_FIELDS_MAX; i++)
         vals[i] = NULL;
     if (!json_is_object(obj))
         return ra_fail(desc, len, "Invalid parameter %.*s: an object is expected",
@@ -70,19 +52,19 @@ static qs_err ra_object(const json_t *obj, const char *prefix, const ra_field *s
             continue;
         bool ok = false;
         switch (spec[i].kind) {
-        case RA_STR:
+        case API_RA_STR:
             ok = json_is_string(v) && (int64_t)json_string_length(v) >= spec[i].min &&
                  (int64_t)json_string_length(v) <= spec[i].max &&
                  strlen(json_string_value(v)) == json_string_length(v);
             break;
-        case RA_OBJ:
+        case API_RA_OBJ:
             ok = json_is_object(v);
             break;
-        case RA_INT:
+        case API_RA_INT:
             ok = json_is_integer(v) && json_integer_value(v) >= spec[i].min &&
                  json_integer_value(v) <= spec[i].max;
             break;
-        case RA_REASON:
+        case API_RA_REASON:
             ok = (json_is_string(v) && json_string_length(v) >= 1 && json_string_length(v) <= 32) ||
                  json_is_integer(v);
             break;
@@ -112,26 +94,30 @@ static bool uuid_ok(const char *s)
 
 /* ---- signers/create ----------------------------------------------------------------------- */
 
-static const ra_field signer_spec[] = {
-    {"username", RA_STR, true, 1, 128},
-    {"profile", RA_STR, false, 1, 32},
-    {"subject", RA_OBJ, true, 0, 0},
-    {"evidence", RA_OBJ, true, 0, 0},
+static const api_ra_field signer_spec[] = {
+    {"username", API_RA_STR, true, 1, 128},
+    {"profile", API_RA_STR, false, 1, 32},
+    {"subject", API_RA_OBJ, true, 0, 0},
+    {"evidence", API_RA_OBJ, true, 0, 0},
 };
 enum { S_USERNAME, S_PROFILE, S_SUBJECT, S_EVIDENCE };
 
-static const ra_field subject_spec[] = {
-    {"countryName", RA_STR, true, 1, 16},        {"commonName", RA_STR, true, 1, 256},
-    {"givenName", RA_STR, false, 1, 1024},       {"surname", RA_STR, false, 1, 1024},
-    {"pseudonym", RA_STR, false, 1, 512},        {"serialNumber", RA_STR, false, 1, 256},
-    {"organizationName", RA_STR, false, 1, 256}, {"organizationIdentifier", RA_STR, false, 1, 256},
+static const api_ra_field subject_spec[] = {
+    {"countryName", API_RA_STR, true, 1, 16},
+    {"commonName", API_RA_STR, true, 1, 256},
+    {"givenName", API_RA_STR, false, 1, 1024},
+    {"surname", API_RA_STR, false, 1, 1024},
+    {"pseudonym", API_RA_STR, false, 1, 512},
+    {"serialNumber", API_RA_STR, false, 1, 256},
+    {"organizationName", API_RA_STR, false, 1, 256},
+    {"organizationIdentifier", API_RA_STR, false, 1, 256},
 };
 enum { J_C, J_CN, J_GN, J_SN, J_PSEUDONYM, J_SERIAL, J_O, J_OID };
 
-static const ra_field evidence_spec[] = {
-    {"method", RA_STR, true, 1, 16},         {"documentType", RA_STR, true, 1, 32},
-    {"documentNumber", RA_STR, true, 1, 64}, {"issuingCountry", RA_STR, true, 1, 16},
-    {"notes", RA_STR, false, 1, 1000},
+static const api_ra_field evidence_spec[] = {
+    {"method", API_RA_STR, true, 1, 16},         {"documentType", API_RA_STR, true, 1, 32},
+    {"documentNumber", API_RA_STR, true, 1, 64}, {"issuingCountry", API_RA_STR, true, 1, 16},
+    {"notes", API_RA_STR, false, 1, 1000},
 };
 enum { E_METHOD, E_DOCTYPE, E_DOCNUM, E_COUNTRY, E_NOTES };
 
@@ -167,19 +153,20 @@ static bool doc_number_ok(const char *s)
 
 qs_err api_ra_signer_parse(const json_t *body, api_ra_signer *out, char *desc, size_t len)
 {
-    const json_t *top[RA_FIELDS_MAX], *subj[RA_FIELDS_MAX], *ev[RA_FIELDS_MAX];
+    const json_t *top[API_RA_FIELDS_MAX], *subj[API_RA_FIELDS_MAX], *ev[API_RA_FIELDS_MAX];
     ca_profile profile;
     ca_why why;
 
     memset(out, 0, sizeof *out);
-    qs_err r = ra_object(body, "", signer_spec, sizeof signer_spec / sizeof signer_spec[0], top,
-                         desc, len);
+    qs_err r = api_ra_object(body, "", signer_spec, sizeof signer_spec / sizeof signer_spec[0], top,
+                             desc, len);
     if (r != QS_OK)
         return r;
-    if ((r = ra_object(top[S_SUBJECT], "subject.", subject_spec,
-                       sizeof subject_spec / sizeof subject_spec[0], subj, desc, len)) != QS_OK ||
-        (r = ra_object(top[S_EVIDENCE], "evidence.", evidence_spec,
-                       sizeof evidence_spec / sizeof evidence_spec[0], ev, desc, len)) != QS_OK)
+    if ((r = api_ra_object(top[S_SUBJECT], "subject.", subject_spec,
+                           sizeof subject_spec / sizeof subject_spec[0], subj, desc, len)) !=
+            QS_OK ||
+        (r = api_ra_object(top[S_EVIDENCE], "evidence.", evidence_spec,
+                           sizeof evidence_spec / sizeof evidence_spec[0], ev, desc, len)) != QS_OK)
         return r;
     out->username = str(top[S_USERNAME]);
     if (!username_ok(out->username))
@@ -249,10 +236,10 @@ qs_err api_ra_signer_parse(const json_t *body, api_ra_signer *out, char *desc, s
 
 qs_err api_ra_credential_parse(const json_t *body, api_ra_credential *out, char *desc, size_t len)
 {
-    static const ra_field spec[] = {
-        {"userID", RA_STR, true, 1, 64},
-        {"keyAlgo", RA_STR, false, 1, 16},
-        {"profile", RA_STR, false, 1, 32},
+    static const api_ra_field spec[] = {
+        {"userID", API_RA_STR, true, 1, 64},
+        {"keyAlgo", API_RA_STR, false, 1, 16},
+        {"profile", API_RA_STR, false, 1, 32},
     };
     static const struct {
         const char *name;
@@ -262,12 +249,12 @@ qs_err api_ra_credential_parse(const json_t *body, api_ra_credential *out, char 
                 {"rsa-2048", QS_SAM_KEY_RSA2048},
                 {"rsa-3072", QS_SAM_KEY_RSA3072},
                 {"rsa-4096", QS_SAM_KEY_RSA4096}};
-    const json_t *v[RA_FIELDS_MAX];
+    const json_t *v[API_RA_FIELDS_MAX];
     ca_profile profile;
     ca_why why;
 
     memset(out, 0, sizeof *out);
-    qs_err r = ra_object(body, "", spec, sizeof spec / sizeof spec[0], v, desc, len);
+    qs_err r = api_ra_object(body, "", spec, sizeof spec / sizeof spec[0], v, desc, len);
     if (r != QS_OK)
         return r;
     out->user_id = str(v[0]);
@@ -339,16 +326,16 @@ static bool serial_parse(const char *s, uint8_t *out, size_t *n)
 
 qs_err api_ra_revoke_parse(const json_t *body, api_ra_revoke *out, char *desc, size_t len)
 {
-    static const ra_field spec[] = {
-        {"serialNumber", RA_STR, false, 1, 64},
-        {"credentialID", RA_STR, false, 1, 64},
-        {"reason", RA_REASON, true, 0, 0},
-        {"comment", RA_STR, false, 1, 500},
+    static const api_ra_field spec[] = {
+        {"serialNumber", API_RA_STR, false, 1, 64},
+        {"credentialID", API_RA_STR, false, 1, 64},
+        {"reason", API_RA_REASON, true, 0, 0},
+        {"comment", API_RA_STR, false, 1, 500},
     };
-    const json_t *v[RA_FIELDS_MAX];
+    const json_t *v[API_RA_FIELDS_MAX];
 
     memset(out, 0, sizeof *out);
-    qs_err r = ra_object(body, "", spec, sizeof spec / sizeof spec[0], v, desc, len);
+    qs_err r = api_ra_object(body, "", spec, sizeof spec / sizeof spec[0], v, desc, len);
     if (r != QS_OK)
         return r;
     if ((v[0] != NULL) == (v[1] != NULL))
@@ -396,13 +383,13 @@ qs_err api_ra_revoke_parse(const json_t *body, api_ra_revoke *out, char *desc, s
 
 qs_err api_ra_unlock_parse(const json_t *body, api_ra_unlock *out, char *desc, size_t len)
 {
-    static const ra_field spec[] = {
-        {"credentialID", RA_STR, true, 1, 64},
-        {"reason", RA_STR, true, 1, 500},
+    static const api_ra_field spec[] = {
+        {"credentialID", API_RA_STR, true, 1, 64},
+        {"reason", API_RA_STR, true, 1, 500},
     };
-    const json_t *v[RA_FIELDS_MAX];
+    const json_t *v[API_RA_FIELDS_MAX];
     memset(out, 0, sizeof *out);
-    qs_err r = ra_object(body, "", spec, sizeof spec / sizeof spec[0], v, desc, len);
+    qs_err r = api_ra_object(body, "", spec, sizeof spec / sizeof spec[0], v, desc, len);
     if (r != QS_OK)
         return r;
     out->credential_id = str(v[0]);
@@ -414,10 +401,10 @@ qs_err api_ra_unlock_parse(const json_t *body, api_ra_unlock *out, char *desc, s
 
 qs_err api_ra_info_parse(const json_t *body, api_ra_query *out, char *desc, size_t len)
 {
-    static const ra_field spec[] = {{"userID", RA_STR, true, 1, 64}};
-    const json_t *v[RA_FIELDS_MAX];
+    static const api_ra_field spec[] = {{"userID", API_RA_STR, true, 1, 64}};
+    const json_t *v[API_RA_FIELDS_MAX];
     memset(out, 0, sizeof *out);
-    qs_err r = ra_object(body, "", spec, 1, v, desc, len);
+    qs_err r = api_ra_object(body, "", spec, 1, v, desc, len);
     if (r != QS_OK)
         return r;
     out->user_id = str(v[0]);
@@ -428,13 +415,13 @@ qs_err api_ra_info_parse(const json_t *body, api_ra_query *out, char *desc, size
 
 qs_err api_ra_list_parse(const json_t *body, api_ra_query *out, char *desc, size_t len)
 {
-    static const ra_field spec[] = {
-        {"maxResults", RA_INT, false, 1, API_RA_PAGE_MAX},
-        {"pageToken", RA_STR, false, 1, 7},
+    static const api_ra_field spec[] = {
+        {"maxResults", API_RA_INT, false, 1, API_RA_PAGE_MAX},
+        {"pageToken", API_RA_STR, false, 1, 7},
     };
-    const json_t *v[RA_FIELDS_MAX];
+    const json_t *v[API_RA_FIELDS_MAX];
     memset(out, 0, sizeof *out);
-    qs_err r = ra_object(body, "", spec, 2, v, desc, len);
+    qs_err r = api_ra_object(body, "", spec, 2, v, desc, len);
     if (r != QS_OK)
         return r;
     out->max = v[0] != NULL ? (uint32_t)json_integer_value(v[0]) : 100;
@@ -452,10 +439,10 @@ qs_err api_ra_list_parse(const json_t *body, api_ra_query *out, char *desc, size
 
 qs_err api_ra_login_parse(const json_t *body, const char **otp, char *desc, size_t len)
 {
-    static const ra_field spec[] = {{"otp", RA_STR, true, 1, 16}};
-    const json_t *v[RA_FIELDS_MAX];
+    static const api_ra_field spec[] = {{"otp", API_RA_STR, true, 1, 16}};
+    const json_t *v[API_RA_FIELDS_MAX];
     *otp = NULL;
-    qs_err r = ra_object(body, "", spec, 1, v, desc, len);
+    qs_err r = api_ra_object(body, "", spec, 1, v, desc, len);
     if (r == QS_OK)
         *otp = str(v[0]);
     return r;
@@ -464,13 +451,13 @@ qs_err api_ra_login_parse(const json_t *body, const char **otp, char *desc, size
 qs_err api_ra_activate_parse(const json_t *body, const char **code, const char **pin, char *desc,
                              size_t len)
 {
-    static const ra_field spec[] = {
-        {"activationCode", RA_STR, true, 1, 64},
-        {"PIN", RA_STR, true, 1, 64},
+    static const api_ra_field spec[] = {
+        {"activationCode", API_RA_STR, true, 1, 64},
+        {"PIN", API_RA_STR, true, 1, 64},
     };
-    const json_t *v[RA_FIELDS_MAX];
+    const json_t *v[API_RA_FIELDS_MAX];
     *code = *pin = NULL;
-    qs_err r = ra_object(body, "", spec, 2, v, desc, len);
+    qs_err r = api_ra_object(body, "", spec, 2, v, desc, len);
     if (r == QS_OK) {
         *code = str(v[0]);
         *pin = str(v[1]);

@@ -112,6 +112,12 @@ void api_reply_text(api_request *rq, unsigned status, const char *content_type, 
     set_reply(rq, status, resp);
 }
 
+void api_reply_header(api_request *rq, const char *name, const char *value)
+{
+    if (rq->resp != NULL)
+        add_header(rq->resp, name, value);
+}
+
 void api_reply_error(api_request *rq, qs_err e, const char *description)
 {
     api_err_info info = api_err_lookup(e);

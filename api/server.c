@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "api/api_internal.h"
+#include "db/db_ca.h"
 #include "util/log.h"
 #include "util/secret.h"
 
@@ -62,11 +63,34 @@ qs_err api_db(api_request *rq, qs_db **db)
     return QS_OK;
 }
 
+bool api_audit_configured(const api_request *rq)
+{
+    return rq->srv->audit_pool != NULL;
+}
+
+qs_err api_audit_db(api_request *rq, qs_db **db)
+{
+    *db = NULL;
+    if (rq->srv->audit_pool == NULL)
+        return QS_ERR_NOT_CONFIGURED;
+    if (rq->audit_db == NULL) {
+        qs_err r = api_dbpool_get(rq->srv->audit_pool, API_DB_WAIT_MS, &rq->audit_db);
+        if (r != QS_OK)
+            return r;
+    }
+    *db = rq->audit_db;
+    return QS_OK;
+}
+
 static void release_db(api_request *rq)
 {
     if (rq->db != NULL) {
         api_dbpool_put(rq->srv->dbpool, rq->db);
         rq->db = NULL;
+    }
+    if (rq->audit_db != NULL) {
+        api_dbpool_put(rq->srv->audit_pool, rq->audit_db);
+        rq->audit_db = NULL;
     }
 }
 
@@ -234,9 +258,20 @@ static void dispatch(api_request *rq)
         release_db(rq);
         return;
     }
-    if (ep->auth == API_AUTH_RA && !api_authenticate_ra(rq)) {
+    if (ep->auth == API_AUTH_RA && !api_authenticate_staff(rq, QS_DB_ROLE_OFFICER)) {
         release_db(rq);
         return;
+    }
+    if (ep->auth == API_AUTH_AUDIT) {
+        if (!api_audit_configured(rq)) {
+            api_reply_error(rq, QS_ERR_NOT_CONFIGURED,
+                            "The audit API is not configured on this server");
+            return;
+        }
+        if (!api_authenticate_staff(rq, QS_DB_ROLE_AUDITOR)) {
+            release_db(rq);
+            return;
+        }
     }
     ep->handler(rq);
     release_db(rq);
@@ -420,6 +455,24 @@ static qs_err check_schema(api_server *srv)
     return r;
 }
 
+/* The audit API's pool is not needed to serve: a failure is logged and /audit/v1 answers 503
+ * until the database accepts [audit] conninfo. */
+static void probe_audit(api_server *srv)
+{
+    qs_db *db = NULL;
+    if (srv->audit_pool == NULL)
+        return;
+    qs_err r = api_dbpool_get(srv->audit_pool, API_START_DB_WAIT_MS, &db);
+    if (r == QS_OK) {
+        r = qs_db_check_schema(db);
+        api_dbpool_put(srv->audit_pool, db);
+    }
+    if (r != QS_OK)
+        qs_warn("audit API: the database refuses [audit] conninfo (%s); /audit/v1 answers 503 "
+                "until it accepts it",
+                qs_err_str(r));
+}
+
 static qs_err make_dummy_verifier(api_server *srv)
 {
     char pw[32];
@@ -443,6 +496,9 @@ void qs_api_server_stop(qs_api_server *s)
     if (s->mhd != NULL)
         MHD_stop_daemon(s->mhd);
     api_dbpool_free(s->dbpool);
+    api_dbpool_free(s->audit_pool);
+    api_window_free(s->auth_failures);
+    api_window_free(s->signatures);
     api_ratelimit_free(s->rl_address);
     api_ratelimit_free(s->rl_account);
     api_metrics_free(s->metrics);
@@ -522,10 +578,29 @@ qs_err qs_api_server_start(const qs_api_config *cfg, qs_api_server **out)
         r = QS_ERR_NOMEM;
         goto fail;
     }
+    /* The auditors' pool connects lazily: qsignd serves without it (and /audit/v1 answers 503
+     * when it is not configured, or the database refuses the role). */
+    if (cfg->audit_conninfo[0] != '\0' &&
+        (s->audit_pool = api_dbpool_new(cfg->audit_conninfo, (size_t)cfg->threads)) == NULL) {
+        r = QS_ERR_NOMEM;
+        goto fail;
+    }
+    if ((cfg->anomaly_auth_failures > 0 &&
+         (s->auth_failures = api_window_new((uint64_t)cfg->anomaly_auth_failures,
+                                            (uint32_t)cfg->anomaly_auth_failure_window,
+                                            (size_t)cfg->anomaly_table_size)) == NULL) ||
+        (cfg->anomaly_bulk_signatures > 0 &&
+         (s->signatures = api_window_new((uint64_t)cfg->anomaly_bulk_signatures,
+                                         (uint32_t)cfg->anomaly_bulk_window,
+                                         (size_t)cfg->anomaly_table_size)) == NULL)) {
+        r = QS_ERR_NOMEM;
+        goto fail;
+    }
     if ((r = api_config_addr(cfg->listen_address, cfg->port, &ss, &v6)) != QS_OK)
         goto fail;
     if ((r = check_schema(s)) != QS_OK || (r = make_dummy_verifier(s)) != QS_OK)
         goto fail;
+    probe_audit(s);
     s->tls = cfg->tls_cert_file[0] != '\0';
     if (s->tls) {
         char why[256];
@@ -568,8 +643,9 @@ qs_err qs_api_server_start(const qs_api_config *cfg, qs_api_server **out)
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di != NULL ? di->port : (uint16_t)cfg->port;
-    qs_info("listening address=%s port=%u tls=%s threads=%lld", cfg->listen_address, s->port,
-            s->tls ? "on" : "off", (long long)cfg->threads);
+    qs_info("listening address=%s port=%u tls=%s threads=%lld audit_api=%s", cfg->listen_address,
+            s->port, s->tls ? "on" : "off", (long long)cfg->threads,
+            s->audit_pool != NULL ? "on" : "off");
     if (cfg->pki_listen_address[0] != '\0' && (r = start_pki(s, base_flags)) != QS_OK)
         goto fail;
     *out = s;

@@ -189,11 +189,16 @@ QS_MUST_CHECK qs_err qs_db_activation_lock(qs_db *db,
                                            const uint8_t user_id[static QS_DB_CA_UUID_LEN],
                                            qs_db_activation *out, bool *found);
 
-/* ---- RA sessions (SAM writes; qsignd checks) ------------------------------------------------ */
+/* ---- RA and audit sessions (SAM writes; qsignd checks) -------------------------------------- */
+
+/* ra_sessions.role: what a session may do. */
+#define QS_DB_ROLE_OFFICER "officer" /* the RA API */
+#define QS_DB_ROLE_AUDITOR "auditor" /* the audit API */
 
 typedef struct qs_db_ra_session {
     uint8_t session_hash[QS_DB_CA_SHA256_LEN];
-    uint8_t officer_id[QS_DB_CA_UUID_LEN];
+    uint8_t officer_id[QS_DB_CA_UUID_LEN]; /* the user: an officer or an auditor, as role says */
+    char role[QS_DB_CA_NAME_MAX];          /* QS_DB_ROLE_OFFICER | QS_DB_ROLE_AUDITOR */
     int64_t created_at_us, expires_at_us;
     uint8_t record_mac[QS_DB_CA_MAC_LEN];
 } qs_db_ra_session;
@@ -205,12 +210,13 @@ QS_MUST_CHECK qs_err qs_db_ra_session_insert(qs_db *db, const qs_db_ra_session *
 QS_MUST_CHECK qs_err qs_db_ra_session_get(qs_db *db, const uint8_t hash[static QS_DB_CA_SHA256_LEN],
                                           qs_db_ra_session *out, bool *found);
 
-/* qsignd: the officer of an unexpired session with this hash (by the database's clock), and
- * whether that officer is active: *found false when no such session. */
+/* qsignd: the user and the role (role_len bytes, at least QS_DB_CA_NAME_MAX) of an unexpired
+ * session with this hash (by the database's clock), and whether that user is active and of the
+ * session's role: *found false when no such session. */
 QS_MUST_CHECK qs_err qs_db_ra_session_check(qs_db *db,
                                             const uint8_t hash[static QS_DB_CA_SHA256_LEN],
-                                            uint8_t officer_id[static QS_DB_CA_UUID_LEN],
-                                            bool *officer_active, bool *found);
+                                            uint8_t user_id[static QS_DB_CA_UUID_LEN], char *role,
+                                            size_t role_len, bool *user_active, bool *found);
 
 /* ---- The public CA certificates (qsignd) ---------------------------------------------------- */
 

@@ -1,4 +1,4 @@
-/* Operation: an RA session by the hash of its handle. */
+/* Operation: an RA or audit session by the hash of its handle. */
 #define QS_LOG_MODULE "db"
 #include <string.h>
 
@@ -7,8 +7,9 @@
 qs_err qs_db_ra_session_get(qs_db *db, const uint8_t hash[static QS_DB_CA_SHA256_LEN],
                             qs_db_ra_session *out, bool *found)
 {
-    static const char sql[] = "SELECT session_hash, officer_id, created_at, expires_at, record_mac"
-                              " FROM qsign.ra_sessions WHERE session_hash = $1";
+    static const char sql[] =
+        "SELECT session_hash, officer_id, role, created_at, expires_at, record_mac"
+        " FROM qsign.ra_sessions WHERE session_hash = $1";
     qs_db_param p[1];
     PGresult *res = NULL;
 
@@ -21,9 +22,10 @@ qs_err qs_db_ra_session_get(qs_db *db, const uint8_t hash[static QS_DB_CA_SHA256
     if ((r = qs_db_get_bytea_fixed(res, 0, 0, out->session_hash, sizeof out->session_hash)) !=
             QS_OK ||
         (r = qs_db_sam_get_uuid(res, 0, 1, out->officer_id)) != QS_OK ||
-        (r = qs_db_get_timestamptz(res, 0, 2, &out->created_at_us)) != QS_OK ||
-        (r = qs_db_get_timestamptz(res, 0, 3, &out->expires_at_us)) != QS_OK ||
-        (r = qs_db_get_bytea_fixed(res, 0, 4, out->record_mac, sizeof out->record_mac)) != QS_OK)
+        (r = qs_db_sam_get_text(res, 0, 2, out->role, sizeof out->role)) != QS_OK ||
+        (r = qs_db_get_timestamptz(res, 0, 3, &out->created_at_us)) != QS_OK ||
+        (r = qs_db_get_timestamptz(res, 0, 4, &out->expires_at_us)) != QS_OK ||
+        (r = qs_db_get_bytea_fixed(res, 0, 5, out->record_mac, sizeof out->record_mac)) != QS_OK)
         goto out;
     *found = true;
 out:

@@ -19,6 +19,7 @@ struct qs_sam_client {
     int timeout_ms;
     uint64_t next_reqid;
     char errmsg[QS_SAM_CLIENT_ERRMSG_MAX];
+    bool locked; /* the last ERROR carried LOCKED */
 };
 
 qs_err qs_sam_client_connect(const char *socket_path, int timeout_ms, qs_sam_client **out)
@@ -65,6 +66,11 @@ const char *qs_sam_client_error(const qs_sam_client *c)
     return c->errmsg;
 }
 
+bool qs_sam_client_locked(const qs_sam_client *c)
+{
+    return c->locked;
+}
+
 uint64_t qs_sam_client_next_reqid(qs_sam_client *c)
 {
     return c->next_reqid++;
@@ -80,6 +86,7 @@ qs_err qs_sam_client_call(qs_sam_client *c, qs_sam_builder *req, qs_sam_msg **re
 
     *resp = NULL;
     c->errmsg[0] = '\0';
+    c->locked = false;
     qs_err r = qs_sam_msg_finish(req, &frame, &len, &why);
     if (r != QS_OK)
         return r;
@@ -98,10 +105,11 @@ qs_err qs_sam_client_call(qs_sam_client *c, qs_sam_builder *req, qs_sam_msg **re
         goto out;
     }
     if (qs_sam_msg_type(m) == QS_SAM_ERROR) {
-        uint32_t code = 0;
+        uint32_t code = 0, locked = 0;
         size_t mlen = 0;
         const char *msg = qs_sam_msg_get_str(m, QS_SAM_T_ERROR_MESSAGE, &mlen);
         (void)qs_sam_msg_get_u32(m, QS_SAM_T_ERROR_CODE, &code);
+        c->locked = qs_sam_msg_get_u32(m, QS_SAM_T_LOCKED, &locked) && locked == 1;
         if (msg != NULL)
             memcpy(c->errmsg, msg, mlen < sizeof c->errmsg ? mlen + 1 : sizeof c->errmsg);
         c->errmsg[sizeof c->errmsg - 1] = '\0';

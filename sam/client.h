@@ -52,6 +52,10 @@ int qs_sam_client_fd(const qs_sam_client *c);
 /* The message of the last ERROR answer ("" when the last call got none). */
 const char *qs_sam_client_error(const qs_sam_client *c);
 
+/* Whether the last ERROR answer said the refused request locked a credential or an account
+ * (LOCKED); false when the last call got none. */
+bool qs_sam_client_locked(const qs_sam_client *c);
+
 /* A fresh request id for a message built by hand. */
 uint64_t qs_sam_client_next_reqid(qs_sam_client *c);
 
@@ -238,5 +242,30 @@ QS_MUST_CHECK qs_err qs_sam_client_officer_login(qs_sam_client *c, const char *u
                                                  const char *otp,
                                                  char session[static QS_SAM_SAD_BUF],
                                                  uint32_t *expires_in);
+
+/* OFFICER_LOGIN for a staff user of `kind` (QS_SAM_USER_OFFICER or QS_SAM_USER_AUDITOR): the
+ * session handle of that role (a secret: wipe it) and its lifetime. */
+QS_MUST_CHECK qs_err qs_sam_client_staff_login(qs_sam_client *c, qs_sam_user_kind kind,
+                                               const char *user_id, const char *otp,
+                                               char session[static QS_SAM_SAD_BUF],
+                                               uint32_t *expires_in);
+
+/* ---- The auditors (sam/client_ca.c) -------------------------------------------------------- */
+
+/* An auditor's search, as AUDIT_SEARCH records it; NULL / false: not a criterion. */
+typedef struct qs_sam_audit_search_req {
+    const char *session; /* the auditor's session handle (secret) */
+    const char *user_id;
+    const char *credential_id;
+    const char *event_type; /* exact, or a prefix ending in '.' */
+    bool has_from, has_to;
+    uint64_t from_us, to_us;    /* microseconds since the Unix epoch; from inclusive, to not */
+    qs_sam_audit_result result; /* 0: either */
+    const char *writer_id;
+} qs_sam_audit_search_req;
+
+/* AUDIT_SEARCH: QS_OK once the SAM has recorded the search (audit.searched) in the auditor's
+ * name; QS_ERR_FORBIDDEN when the session is not an active auditor's. */
+QS_MUST_CHECK qs_err qs_sam_client_audit_search(qs_sam_client *c, const qs_sam_audit_search_req *q);
 
 #endif

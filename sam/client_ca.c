@@ -239,8 +239,9 @@ qs_err qs_sam_client_unlock(qs_sam_client *c, const char *credential_id, const c
     return r;
 }
 
-qs_err qs_sam_client_officer_login(qs_sam_client *c, const char *user_id, const char *otp,
-                                   char session[static QS_SAM_SAD_BUF], uint32_t *expires_in)
+qs_err qs_sam_client_staff_login(qs_sam_client *c, qs_sam_user_kind kind, const char *user_id,
+                                 const char *otp, char session[static QS_SAM_SAD_BUF],
+                                 uint32_t *expires_in)
 {
     qs_sam_builder *b = NULL;
     qs_sam_msg *m = NULL;
@@ -251,10 +252,40 @@ qs_err qs_sam_client_officer_login(qs_sam_client *c, const char *user_id, const 
         return r;
     samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_USER_ID, user_id));
     samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_OTP, otp));
+    samc_sticky(qs_sam_msg_put_u32(b, QS_SAM_T_USER_KIND, (uint32_t)kind));
     if ((r = qs_sam_client_call(c, b, &m)) == QS_OK &&
         (r = samc_copy_str(m, QS_SAM_T_RA_SESSION, session, QS_SAM_SAD_BUF)) == QS_OK &&
         !qs_sam_msg_get_u32(m, QS_SAM_T_EXPIRES_IN, expires_in))
         r = QS_ERR_PROTO;
+    qs_sam_msg_free(m);
+    return r;
+}
+
+qs_err qs_sam_client_officer_login(qs_sam_client *c, const char *user_id, const char *otp,
+                                   char session[static QS_SAM_SAD_BUF], uint32_t *expires_in)
+{
+    return qs_sam_client_staff_login(c, QS_SAM_USER_OFFICER, user_id, otp, session, expires_in);
+}
+
+qs_err qs_sam_client_audit_search(qs_sam_client *c, const qs_sam_audit_search_req *q)
+{
+    qs_sam_builder *b = NULL;
+    qs_sam_msg *m = NULL;
+    qs_err r = samc_begin(c, QS_SAM_AUDIT_SEARCH, &b);
+    if (r != QS_OK)
+        return r;
+    samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_RA_SESSION, q->session));
+    samc_sticky(samc_put_opt_str(b, QS_SAM_T_USER_ID, q->user_id));
+    samc_sticky(samc_put_opt_str(b, QS_SAM_T_CREDENTIAL_ID, q->credential_id));
+    samc_sticky(samc_put_opt_str(b, QS_SAM_T_EVENT_TYPE, q->event_type));
+    if (q->has_from)
+        samc_sticky(qs_sam_msg_put_u64(b, QS_SAM_T_TIME_FROM, q->from_us));
+    if (q->has_to)
+        samc_sticky(qs_sam_msg_put_u64(b, QS_SAM_T_TIME_TO, q->to_us));
+    if (q->result != 0)
+        samc_sticky(qs_sam_msg_put_u32(b, QS_SAM_T_AUDIT_RESULT, (uint32_t)q->result));
+    samc_sticky(samc_put_opt_str(b, QS_SAM_T_WRITER_ID, q->writer_id));
+    r = qs_sam_client_call(c, b, &m);
     qs_sam_msg_free(m);
     return r;
 }

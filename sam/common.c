@@ -55,7 +55,8 @@ void sam_actor(const sam_req *rq, const uint8_t *user_id, char buf[static QS_AUD
         n += snprintf(buf + n, cap - (size_t)n, " user=%s", id);
     }
     if (rq->has_officer && n > 0 && (size_t)n < cap)
-        n += snprintf(buf + n, cap - (size_t)n, " officer=%s", rq->officer);
+        n += snprintf(buf + n, cap - (size_t)n, " %s=%s",
+                      rq->session_role != NULL ? rq->session_role : "officer", rq->officer);
     const char *officer =
         rq->msg != NULL ? qs_sam_msg_get_str(rq->msg, QS_SAM_T_ACTOR, NULL) : NULL;
     /* ACTOR is at most 128 bytes of UTF-8: with the prefix it stays within 200 characters */

@@ -402,8 +402,10 @@ qs_err sam_h_authorize(sam_req *rq)
         sam_fail(rq, r, refusal_message(r));
         goto out;
     }
-    if (a.newly_locked)
+    if (a.newly_locked) {
         audit_lockout(rq, &a);
+        rq->locked = true; /* whatever the answer, it says this attempt locked the credential */
+    }
     if (a.locked_refusal) {
         r = sam_fail(rq, QS_ERR_AUTH_LOCKED, "Credential locked");
         goto out;

@@ -94,6 +94,13 @@ static const qs_sam_tag_spec qs_sam_tags_[QS_SAM_TAG_MAX + 1] = {
     [QS_SAM_T_RA_SESSION] = {QS_SAM_T_RA_SESSION, "RA_SESSION", QS_SAM_K_STR, S, QS_SAM_SAD_LEN,
                              QS_SAM_SAD_LEN},
     [QS_SAM_T_EXPIRES_AT] = {QS_SAM_T_EXPIRES_AT, "EXPIRES_AT", QS_SAM_K_U64, 0, 1, UINT32_MAX},
+    [QS_SAM_T_EVENT_TYPE] = {QS_SAM_T_EVENT_TYPE, "EVENT_TYPE", QS_SAM_K_STR, 0, 1, 64},
+    [QS_SAM_T_TIME_FROM] = {QS_SAM_T_TIME_FROM, "TIME_FROM", QS_SAM_K_U64, 0, 0, INT64_MAX},
+    [QS_SAM_T_TIME_TO] = {QS_SAM_T_TIME_TO, "TIME_TO", QS_SAM_K_U64, 0, 0, INT64_MAX},
+    [QS_SAM_T_AUDIT_RESULT] = {QS_SAM_T_AUDIT_RESULT, "AUDIT_RESULT", QS_SAM_K_U32, 0,
+                               QS_SAM_AUDIT_SUCCESS, QS_SAM_AUDIT_FAILURE},
+    [QS_SAM_T_WRITER_ID] = {QS_SAM_T_WRITER_ID, "WRITER_ID", QS_SAM_K_STR, 0, 1, 64},
+    [QS_SAM_T_LOCKED] = {QS_SAM_T_LOCKED, "LOCKED", QS_SAM_K_U32, 0, 1, 1},
 };
 
 #undef S
@@ -241,14 +248,21 @@ static const qs_sam_field_spec qs_sam_f_unlock_[] = {
 static const qs_sam_field_spec qs_sam_f_officer_login_[] = {
     REQ(QS_SAM_T_USER_ID),
     REQ(QS_SAM_T_OTP),
+    OPT(QS_SAM_T_USER_KIND),
 };
 static const qs_sam_field_spec qs_sam_f_officer_login_resp_[] = {
     REQ(QS_SAM_T_EXPIRES_IN),
     REQ(QS_SAM_T_RA_SESSION),
 };
+static const qs_sam_field_spec qs_sam_f_audit_search_[] = {
+    OPT(QS_SAM_T_USER_ID),      OPT(QS_SAM_T_CREDENTIAL_ID), REQ(QS_SAM_T_RA_SESSION),
+    OPT(QS_SAM_T_EVENT_TYPE),   OPT(QS_SAM_T_TIME_FROM),     OPT(QS_SAM_T_TIME_TO),
+    OPT(QS_SAM_T_AUDIT_RESULT), OPT(QS_SAM_T_WRITER_ID),
+};
 static const qs_sam_field_spec qs_sam_f_error_[] = {
     REQ(QS_SAM_T_ERROR_CODE),
     REQ(QS_SAM_T_ERROR_MESSAGE),
+    OPT(QS_SAM_T_LOCKED),
 };
 
 static const qs_sam_msg_spec qs_sam_msgs_[] = {
@@ -271,6 +285,7 @@ static const qs_sam_msg_spec qs_sam_msgs_[] = {
     {QS_SAM_ACTIVATE, "ACTIVATE", N(qs_sam_f_activate_), qs_sam_f_activate_},
     {QS_SAM_UNLOCK, "UNLOCK", N(qs_sam_f_unlock_), qs_sam_f_unlock_},
     {QS_SAM_OFFICER_LOGIN, "OFFICER_LOGIN", N(qs_sam_f_officer_login_), qs_sam_f_officer_login_},
+    {QS_SAM_AUDIT_SEARCH, "AUDIT_SEARCH", N(qs_sam_f_audit_search_), qs_sam_f_audit_search_},
     {QS_SAM_PING_RESP, "PING_RESP", 0, NULL},
     {QS_SAM_ENROL_FACTORS_RESP, "ENROL_FACTORS_RESP", N(qs_sam_f_enrol_resp_),
      qs_sam_f_enrol_resp_},
@@ -296,6 +311,7 @@ static const qs_sam_msg_spec qs_sam_msgs_[] = {
     {QS_SAM_UNLOCK_RESP, "UNLOCK_RESP", 0, NULL},
     {QS_SAM_OFFICER_LOGIN_RESP, "OFFICER_LOGIN_RESP", N(qs_sam_f_officer_login_resp_),
      qs_sam_f_officer_login_resp_},
+    {QS_SAM_AUDIT_SEARCH_RESP, "AUDIT_SEARCH_RESP", 0, NULL},
     {QS_SAM_ERROR, "ERROR", N(qs_sam_f_error_), qs_sam_f_error_},
 };
 
@@ -305,7 +321,7 @@ static const qs_sam_msg_spec qs_sam_msgs_[] = {
 
 const qs_sam_tag_spec *qs_sam_tag_spec_get(uint16_t tag)
 {
-    if (tag == 0 || tag > QS_SAM_TAG_MAX)
+    if (tag == 0 || tag > QS_SAM_TAG_MAX || qs_sam_tags_[tag].name == NULL)
         return NULL;
     return &qs_sam_tags_[tag];
 }

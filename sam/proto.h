@@ -56,6 +56,7 @@ typedef enum qs_sam_type {
     QS_SAM_ACTIVATE = 0x0011,
     QS_SAM_UNLOCK = 0x0012,
     QS_SAM_OFFICER_LOGIN = 0x0013,
+    QS_SAM_AUDIT_SEARCH = 0x0015,
     QS_SAM_PING_RESP = 0x8001,
     QS_SAM_ENROL_FACTORS_RESP = 0x8002,
     QS_SAM_CREATE_CREDENTIAL_RESP = 0x8003,
@@ -75,6 +76,7 @@ typedef enum qs_sam_type {
     QS_SAM_ACTIVATE_RESP = 0x8011,
     QS_SAM_UNLOCK_RESP = 0x8012,
     QS_SAM_OFFICER_LOGIN_RESP = 0x8013,
+    QS_SAM_AUDIT_SEARCH_RESP = 0x8015,
     QS_SAM_ERROR = 0xFFFF,
 } qs_sam_type;
 
@@ -136,9 +138,17 @@ typedef enum qs_sam_tag {
     QS_SAM_T_OCSP_RESPONSE = 50,    /* bytes 1..65536: a DER OCSPResponse */
     QS_SAM_T_RA_SESSION = 51,       /* str of 43, secret: an officer's RA session handle */
     QS_SAM_T_EXPIRES_AT = 52,       /* u64 1..2^32-1: a time, seconds since the Unix epoch */
+
+    /* the auditors' search and anomaly reports; tags 53..59 are reserved */
+    QS_SAM_T_EVENT_TYPE = 60,   /* str 1..64: an audit event type, or a prefix ending in '.' */
+    QS_SAM_T_TIME_FROM = 61,    /* u64: microseconds since the Unix epoch, inclusive */
+    QS_SAM_T_TIME_TO = 62,      /* u64: microseconds since the Unix epoch, exclusive */
+    QS_SAM_T_AUDIT_RESULT = 63, /* u32 qs_sam_audit_result */
+    QS_SAM_T_WRITER_ID = 64,    /* str 1..64: an audit writer (SAM instance) id */
+    QS_SAM_T_LOCKED = 65,       /* u32 1: the refused request locked a credential or account */
 } qs_sam_tag;
 
-#define QS_SAM_TAG_MAX 52
+#define QS_SAM_TAG_MAX 65
 
 typedef enum qs_sam_key_alg {
     QS_SAM_KEY_RSA2048 = 1,
@@ -165,6 +175,12 @@ typedef enum qs_sam_user_kind {
     QS_SAM_USER_OFFICER = 2, /* registration officer */
     QS_SAM_USER_AUDITOR = 3, /* reads evidence */
 } qs_sam_user_kind;
+
+/* The result an auditor's search keeps (AUDIT_RESULT). */
+typedef enum qs_sam_audit_result {
+    QS_SAM_AUDIT_SUCCESS = 1,
+    QS_SAM_AUDIT_FAILURE = 2,
+} qs_sam_audit_result;
 
 typedef enum qs_sam_evidence_method {
     QS_SAM_EVIDENCE_PHYSICAL = 1, /* the person was present before the officer */
@@ -256,7 +272,7 @@ typedef struct qs_sam_msg_spec {
     const qs_sam_field_spec *fields; /* ascending tag order */
 } qs_sam_msg_spec;
 
-/* The spec of a tag or a message type; NULL when unknown. */
+/* The spec of a tag or a message type; NULL when unknown (or a reserved tag number). */
 const qs_sam_tag_spec *qs_sam_tag_spec_get(uint16_t tag);
 const qs_sam_msg_spec *qs_sam_msg_spec_get(uint16_t type);
 

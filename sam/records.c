@@ -276,6 +276,7 @@ static qs_err rec_build(const qs_rec *rec, rec_enc *e)
         const qs_db_ra_session *r = rec->row;
         enc_bytes(e, r->session_hash, sizeof r->session_hash);
         enc_bytes(e, r->officer_id, sizeof r->officer_id);
+        TEXT(e, r->role);
         enc_int(e, r->created_at_us);
         enc_int(e, r->expires_at_us);
         break;

@@ -42,7 +42,7 @@
  *                organization_id (optional text NULL when absent)
  *   activation_codes  user_id, code_hash, created_at, expires_at, used_at (NULL while
  *                unused), failed_attempts
- *   ra_sessions  session_hash, officer_id, created_at, expires_at
+ *   ra_sessions  session_hash, officer_id, role, created_at, expires_at
  *
  * Every value has a length prefix and the table name is inside E, so different rows never
  * encode to the same bytes, in one table or across tables.  The audit log's MACs use the same

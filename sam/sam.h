@@ -10,7 +10,8 @@
  *   records.c   record MACs (records.h)
  *   ca.c        the certification authority: keys, certificates, profiles, CRL, OCSP cache
  *               (ca.h)
- *   ra_auth.c   who may register: admin peers or an officer's RA session
+ *   ra_auth.c   who may register (admin peers or an officer's session) and who may audit (an
+ *               auditor's session)
  *   activation.c  activation codes of new signers (signer.h)
  *
  * Threads: a fixed pool of workers, each owning one HSM session and one database connection
@@ -170,11 +171,16 @@ typedef struct sam_req {
     qs_sam_builder *resp;
     qs_err err;
     char errmsg[160];
-    /* The registration officer whose RA session authorized the request (sam_ra_authorize);
-     * named in the actor of its audit records. */
+    /* The registration officer or auditor whose session authorized the request
+     * (sam_ra_authorize, sam_auditor_authorize); named in the actor of its audit records as
+     * "<session_role>=<username>". */
     bool has_officer;
+    const char *session_role; /* "officer" or "auditor" */
     uint8_t officer_id[QS_DB_SAM_UUID_LEN];
     char officer[QS_DB_USERNAME_MAX + 1];
+    /* The refused request locked a credential or an account: its ERROR carries LOCKED, so
+     * qsignd can report the lockout. */
+    bool locked;
     /* A record that failed its MAC check (sam_mac_mismatch), audited by the server. */
     struct {
         const char *table; /* NULL: none */
@@ -208,12 +214,18 @@ qs_err sam_h_ocsp(sam_req *rq);
 qs_err sam_h_activate(sam_req *rq);
 qs_err sam_h_unlock(sam_req *rq);
 qs_err sam_h_officer_login(sam_req *rq);
+qs_err sam_h_audit_search(sam_req *rq);
 
 /* Registration requests (CREATE_SIGNER, ISSUE_CERT, REVOKE, UNLOCK) come from admin peers or
  * carry the RA_SESSION of an active registration officer (sam/ra_auth.c): checks which, fills
  * rq->officer for the audit actor, or fails the request with QS_ERR_FORBIDDEN (an unknown or
  * expired session, or a non-admin peer without one) and audits the refusal as event_type. */
 QS_MUST_CHECK qs_err sam_ra_authorize(sam_req *rq, const char *event_type);
+
+/* The auditors' requests (AUDIT_SEARCH) carry the RA_SESSION of an active auditor (role
+ * auditor; admin peers too): checks it, fills rq->officer with the auditor for the audit
+ * actor, or fails the request with QS_ERR_FORBIDDEN and audits the refusal as event_type. */
+QS_MUST_CHECK qs_err sam_auditor_authorize(sam_req *rq, const char *event_type);
 
 /* ---- Shared by the handlers (common.c) ---------------------------------------------------- */
 

@@ -112,11 +112,13 @@ static const sam_route sam_routes[] = {
     {QS_SAM_ISSUE_CERT, sam_h_issue_cert, false},
     {QS_SAM_REVOKE, sam_h_revoke, false},
     {QS_SAM_UNLOCK, sam_h_unlock, false},
-    /* public status, the signer's activation, the officer's second factor */
+    /* public status, the signer's activation, the officer's and the auditor's second factor */
     {QS_SAM_CRL, sam_h_crl, false},
     {QS_SAM_OCSP, sam_h_ocsp, false},
     {QS_SAM_ACTIVATE, sam_h_activate, false},
     {QS_SAM_OFFICER_LOGIN, sam_h_officer_login, false},
+    /* the auditors' search: an auditor's session (checked inside) */
+    {QS_SAM_AUDIT_SEARCH, sam_h_audit_search, false},
 };
 
 static const sam_route *sam_route_get(uint16_t type)
@@ -238,6 +240,8 @@ static qs_err error_frame(const sam_req *rq, qs_err code, uint8_t **frame, size_
     /* a put error sticks in the builder and qs_sam_msg_finish reports it */
     if (qs_sam_msg_put_u32(b, QS_SAM_T_ERROR_CODE, (uint32_t)(int32_t)code) == QS_OK)
         r = qs_sam_msg_put_str(b, QS_SAM_T_ERROR_MESSAGE, msg);
+    if (r == QS_OK && rq->locked)
+        r = qs_sam_msg_put_u32(b, QS_SAM_T_LOCKED, 1);
     return qs_sam_msg_finish(b, frame, len, NULL);
 }
 

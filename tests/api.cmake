@@ -7,6 +7,10 @@ endif()
 
 qs_add_test(NAME test_api_spec SOURCES unit/test_api_spec.c LIBS qsign_api LABELS unit api)
 qs_add_test(NAME test_api_errors SOURCES unit/test_api_errors.c LIBS qsign_api LABELS unit api)
+qs_add_test(NAME test_api_audit_request SOURCES unit/test_api_audit_request.c
+    LIBS qsign_api PkgConfig::SODIUM LABELS unit api audit)
+qs_add_test(NAME test_api_anomaly SOURCES unit/test_api_anomaly.c LIBS qsign_api Threads::Threads
+    LABELS unit api)
 qs_add_fuzzer(NAME api_request SOURCES fuzz/fuzz_api_request.c LIBS qsign_api)
 qs_add_fuzzer(NAME ra_request SOURCES fuzz/fuzz_ra_request.c LIBS qsign_api)
 
@@ -48,4 +52,15 @@ if(TARGET qsign-sam AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/lib/samd.c)
         ENV QS_TEST_PG_ENV=${QS_PG_ENV_FILE} QS_QSIGND=$<TARGET_FILE:qsignd>
             QS_SAM_BIN=$<TARGET_FILE:qsign-sam>)
     add_dependencies(test_api_ra qsignd qsign-sam)
+endif()
+
+# The auditors' API (/audit/v1) and the anomaly alerts with the real SAM; qsignctl for the
+# comparison with `qsignctl audit search`.
+if(TARGET qsign-sam AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/lib/samd.c)
+    qs_add_test(NAME test_api_audit SOURCES integration/test_api_audit.c
+        LIBS qsign_test_apid qsign_test_samd PkgConfig::JANSSON PkgConfig::SODIUM Threads::Threads
+        LABELS api sam audit integration FIXTURES pg TIMEOUT 900
+        ENV QS_TEST_PG_ENV=${QS_PG_ENV_FILE} QS_QSIGND=$<TARGET_FILE:qsignd>
+            QS_SAM_BIN=$<TARGET_FILE:qsign-sam> QS_QSIGNCTL=$<TARGET_FILE:qsignctl>)
+    add_dependencies(test_api_audit qsignd qsign-sam qsignctl)
 endif()

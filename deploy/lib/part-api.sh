@@ -9,7 +9,8 @@
 # CA is never re-made while var/tls holds it.
 #
 # The config, var/etc/qsignd.conf, is rewritten by every `up` (a change restarts the daemon)
-# and holds no secret: the database password of role qsign_api is in var/secrets/pgpass.
+# and holds no secret: the database passwords of roles qsign_api and qsign_audit (the auditors'
+# API, /audit/v1) are in var/secrets/pgpass.
 
 QL_API_CONF=$QL_ETC/qsignd.conf
 QL_API_PIDFILE=$QL_VAR/run/qsignd.pid
@@ -129,6 +130,11 @@ conninfo = $(ql_conninfo qsign_api)
 
 [sam]
 socket_path = $(ql_ini_value "$(ql_sam_socket)")
+
+[audit]
+# The auditors' API /audit/v1 reads the audit log as the read-only role qsign_audit (its
+# password is in the same passfile).
+conninfo = $(ql_conninfo qsign_audit)
 
 [csc]
 name = qsign (local stack)

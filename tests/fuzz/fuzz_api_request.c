@@ -1,8 +1,9 @@
 /*
  * libFuzzer harness over qsignd's request parsing: the input is a request body, parsed as JSON
  * and checked against the field spec of every endpoint in both CSC versions (v1 and v2
- * mappings).  On success every present field must respect its spec; on failure a description
- * must be given.  The same bytes also go through the Basic-header, token and UUID parsers.
+ * mappings), and against the audit API's search spec (/audit/v1/search).  On success every
+ * present field must respect its spec; on failure a description must be given.  The same bytes
+ * also go through the Basic-header, token, UUID, audit cursor and signing-window parsers.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "api/api_internal.h"
+#include "api/audit.h"
 #include "util/secret.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -40,6 +42,22 @@ static void check_params(const api_endpoint *ep, const api_params *p)
             break;
         }
     }
+}
+
+/* An accepted search holds only what the database and the SAM accept. */
+static void check_search(const api_audit_query *q)
+{
+    if (q->limit < 1 || q->limit > API_AUDIT_LIMIT_MAX ||
+        (q->format != API_AUDIT_JSONL && q->format != API_AUDIT_CSV) || q->result < -1 ||
+        q->result > 1 || (q->has_from && q->from_us < 0) || (q->has_to && q->to_us < 0) ||
+        (q->has_from && q->has_to && q->from_us >= q->to_us) ||
+        (q->event_type != NULL && !api_audit_event_type_valid(q->event_type)) ||
+        (q->writer_id != NULL && !api_audit_writer_id_valid(q->writer_id)) ||
+        (q->has_user && strlen(q->user_id_str) != API_UUID_STR_LEN) ||
+        (q->has_credential && strlen(q->credential_id_str) != API_UUID_STR_LEN) ||
+        (q->cursor.started &&
+         (q->cursor.seq < 1 || !api_audit_writer_id_valid(q->cursor.writer_id))))
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -73,6 +91,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     abort();
             }
         }
+        api_audit_query q;
+        desc[0] = '\0';
+        r = api_audit_search_parse(body, &q, desc, sizeof desc);
+        if (r == QS_OK)
+            check_search(&q);
+        else if (r != QS_ERR_INVALID_ARGUMENT || desc[0] == '\0')
+            abort();
         json_decref(body);
     } else if (r == QS_ERR_PARSE && desc[0] == '\0') {
         abort();
@@ -97,6 +122,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (api_token_hash((const char *)data, size, hash) == QS_OK && size != API_TOKEN_B64_LEN)
         abort();
     if (api_uuid_parse((const char *)data, size, id) == QS_OK && size != API_UUID_STR_LEN)
+        abort();
+    /* an accepted cursor is the one encoding of its position */
+    qs_db_audit_cursor cur;
+    if (api_audit_cursor_parse((const char *)data, size, &cur)) {
+        char again[API_AUDIT_CURSOR_MAX + 1];
+        if (!cur.started || !api_audit_cursor_format(&cur, again, sizeof again) ||
+            strlen(again) != size || memcmp(again, data, size) != 0)
+            abort();
+    }
+    /* the signing window of the config ("HH:MM-HH:MM") */
+    int from = 0, to = 0;
+    if (qs_api_time_window_parse(text + 6, &from, &to) &&
+        (from < 0 || from >= 1440 || to < 0 || to >= 1440 || from == to || strlen(text + 6) != 11))
         abort();
     free(text);
     return 0;

@@ -323,6 +323,7 @@ static void test_api_reads_only_public_columns(void **state)
                " identity_evidence.serial_number identity_evidence.organization"
                " identity_evidence.organization_id"
                " ra_sessions.session_hash ra_sessions.officer_id ra_sessions.expires_at"
+               " ra_sessions.role"
                " schema_migration.version schema_migration.name schema_migration.sha256"
                " schema_migration.applied_at"
                " users.id users.username users.kind users.status users.created_at");

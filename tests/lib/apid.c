@@ -139,6 +139,10 @@ static void write_config(const qs_test_apid *d, const qs_test_pg *pg, const qs_t
     if (o->pki_listener)
         fprintf(f, "[pki]\nlisten_address = 127.0.0.1\nport = 0\n");
     fprintf(f, "[csc]\nname = qsign test\nregion = EE\n[log]\nlevel = info\n");
+    if (o->audit_conninfo != NULL)
+        fprintf(f, "[audit]\nconninfo = \"%s\"\n", o->audit_conninfo);
+    if (o->extra != NULL)
+        fprintf(f, "%s", o->extra);
     fclose(f);
 }
 

@@ -28,6 +28,8 @@ typedef struct qs_test_apid_opts {
     int threads;                /* [http] threads; 0: 2 */
     int sam_timeout_ms;         /* [sam] timeout_ms; 0: 2000 */
     bool pki_listener;          /* also the plain-HTTP [pki] listener on a free loopback port */
+    const char *audit_conninfo; /* [audit] conninfo; NULL: none (the audit API answers 503) */
+    const char *extra;          /* appended to the config verbatim (whole sections); NULL: none */
 } qs_test_apid_opts;
 
 typedef struct qs_test_apid {
