@@ -44,6 +44,12 @@ struct MHD_Response;
 #define API_JSON_STRING_MAX  (1024 * 1024)
 #define API_MULTISIGN_MAX    1000
 #define API_LIST_MAX_RESULTS 1000
+#define API_SIGN_DOC_MAX     100 /* document digests in one signDoc (SAM limit) */
+
+/* What signatures/signDoc makes (CSC v2 values): CAdES, baseline B-B, detached. */
+#define API_SIGN_DOC_FORMAT   "C"
+#define API_SIGN_DOC_LEVEL    "Ades-B-B"
+#define API_SIGN_DOC_ENVELOPE "Detached"
 
 /* ---- CSC versions ------------------------------------------------------------------------- */
 
@@ -84,6 +90,10 @@ typedef enum api_field {
     API_F_SAD,
     API_F_SIGN_ALGO,
     API_F_SIGN_ALGO_PARAMS,
+    API_F_DOCUMENT_DIGESTS,
+    API_F_SIGNATURE_FORMAT,
+    API_F_CONFORMANCE_LEVEL,
+    API_F_SIGNED_ENVELOPE_PROPERTY,
     API_F_COUNT
 } api_field;
 
@@ -116,6 +126,7 @@ typedef enum api_jtype {
     API_T_INT,      /* JSON integer */
     API_T_STRINGS,  /* JSON array of strings */
     API_T_AUTHDATA, /* JSON array of {"id": string, "value": string} */
+    API_T_OBJECTS,  /* JSON array of objects, each checked against the field's sub-spec */
 } api_jtype;
 
 /* Field flags. */
@@ -129,11 +140,13 @@ typedef struct api_field_spec {
     api_field field;
     api_jtype type;
     bool required;
-    unsigned versions;          /* API_V1_BIT | API_V2_BIT: where the endpoint accepts it */
-    int64_t min, max;           /* string bytes / integer value / array elements */
-    int64_t elem_min, elem_max; /* API_T_STRINGS, API_T_AUTHDATA: bytes of each string */
-    unsigned flags;             /* API_FS_* */
-    const char *const *allowed; /* NULL-terminated list of the allowed strings, or NULL */
+    unsigned versions;                /* API_V1_BIT | API_V2_BIT: where the endpoint accepts it */
+    int64_t min, max;                 /* string bytes / integer value / array elements */
+    int64_t elem_min, elem_max;       /* API_T_STRINGS, API_T_AUTHDATA: bytes of each string */
+    unsigned flags;                   /* API_FS_* */
+    const char *const *allowed;       /* NULL-terminated list of the allowed strings, or NULL */
+    const struct api_field_spec *sub; /* API_T_OBJECTS: the spec of each element */
+    size_t nsub;
 } api_field_spec;
 
 typedef struct api_param {
@@ -142,7 +155,7 @@ typedef struct api_param {
     size_t len;
     bool b;          /* API_T_BOOL */
     int64_t i;       /* API_T_INT */
-    const json_t *a; /* API_T_STRINGS, API_T_AUTHDATA: the array */
+    const json_t *a; /* API_T_STRINGS, API_T_AUTHDATA, API_T_OBJECTS: the array */
     size_t n;        /* its size */
 } api_param;
 
@@ -163,6 +176,9 @@ QS_MUST_CHECK qs_err api_body_parse(const uint8_t *body, size_t len, json_t **ou
  * limits or allowed values, or bad base64 gives QS_ERR_INVALID_ARGUMENT with a description
  * naming the field as the client spelled it (CSC wording: "Missing (or invalid type) string
  * parameter credentialID", "Invalid parameter certificates").  JSON null counts as absent.
+ * Each element of an API_T_OBJECTS field is checked the same way against the field's sub-spec
+ * (the description names the member inside the element); a handler gets an element's
+ * parameters with api_spec_parse(element, v, fs->sub, fs->nsub, ...), which then succeeds.
  */
 QS_MUST_CHECK qs_err api_spec_parse(const json_t *body, api_ver v, const api_field_spec *spec,
                                     size_t n, api_params *out, char *desc, size_t desc_len);
@@ -262,6 +278,7 @@ extern const api_endpoint api_ep_credentials_info;
 extern const api_endpoint api_ep_credentials_authorize;
 extern const api_endpoint api_ep_credentials_extend_transaction;
 extern const api_endpoint api_ep_signatures_sign_hash;
+extern const api_endpoint api_ep_signatures_sign_doc;
 extern const api_endpoint api_ep_pki_ca_crt;
 extern const api_endpoint api_ep_pki_crl;
 extern const api_endpoint api_ep_pki_ocsp_post;
@@ -584,9 +601,30 @@ QS_MUST_CHECK qs_err api_pss_params(const uint8_t *der, size_t len, const api_ha
 bool api_digests(api_request *rq, const api_param *p, const api_hash_alg *want,
                  const api_hash_alg **found, uint8_t **buf, qs_sam_bytes **list);
 
-/* ---- Credentials (shared by credentials/list and credentials/info) -------------------------- */
+/* ---- Signing (shared by signatures/signHash and signatures/signDoc) ------------------------- */
 
 struct qs_db_api_credential;
+
+/* The caller's credential named by `id` (its text form) into *cred and its id into cred_id; an
+ * unknown one, another user's or a malformed id replies "Invalid parameter credentialID" (a
+ * database failure its error) and returns false. */
+bool api_sign_credential(api_request *rq, const api_param *id, uint8_t cred_id[static API_UUID_LEN],
+                         struct qs_db_api_credential *cred);
+
+/*
+ * The signature algorithm and digest algorithm of a signing request whose fields signAlgo,
+ * hashAlgorithmOID and signAlgoParams are in p: signAlgo must be one of the key's algorithms
+ * (key/algo); the digest algorithm is the one signAlgo implies, or hashAlgorithmOID (needed for
+ * rsaEncryption), or the one of the RSASSA-PSS parameters, which must match the digest (hash,
+ * MGF1 hash, salt length).  Replies and returns false when they do not fit.
+ */
+bool api_sign_algorithms(api_request *rq, const api_params *p, const char *key_alg,
+                         const api_sign_alg **sa, const api_hash_alg **hash);
+
+/* A JSON array of the n byte strings in standard base64, or NULL (out of memory). */
+json_t *api_b64_array(uint8_t *const items[], const size_t lens[], size_t n);
+
+/* ---- Credentials (shared by credentials/list and credentials/info) -------------------------- */
 
 /* A credential's certificate as credentials/info shows it. */
 typedef struct api_cert_view {

@@ -1,6 +1,8 @@
 /*
  * POST /csc/v{1,2}/info: the service description.  methods is derived from the route table, so
- * it lists exactly the methods this build implements for the version asked.
+ * it lists exactly the methods this build implements for the version asked; where that includes
+ * signatures/signDoc (v2), signature_formats and conformance_levels (the CSC v2 fields for
+ * them) say what it makes: CAdES ("C"), detached, at "Ades-B-B".
  */
 #include <string.h>
 
@@ -37,6 +39,14 @@ static json_t *sign_algorithms(void)
     return json_pack("{s:o}", "algos", algos);
 }
 
+/* signature_formats: {formats: ["C"], envelope_properties: [["Detached"]]} (one list of
+ * packagings per format, in the order of formats). */
+static json_t *signature_formats(void)
+{
+    return json_pack("{s:[s], s:[[s]]}", "formats", API_SIGN_DOC_FORMAT, "envelope_properties",
+                     API_SIGN_DOC_ENVELOPE);
+}
+
 static void handle(api_request *rq)
 {
     const qs_api_config *cfg = api_cfg(rq);
@@ -55,6 +65,10 @@ static void handle(api_request *rq)
         rc |= json_object_set_new(o, "region", json_string(cfg->csc_region));
     if (ver->sign_algorithms)
         rc |= json_object_set_new(o, "signAlgorithms", sign_algorithms());
+    if (api_ep_signatures_sign_doc.versions & ver->bit) {
+        rc |= json_object_set_new(o, "signature_formats", signature_formats());
+        rc |= json_object_set_new(o, "conformance_levels", json_pack("[s]", API_SIGN_DOC_LEVEL));
+    }
     if (rc != 0) {
         json_decref(o);
         api_reply_error(rq, QS_ERR_NOMEM, NULL);

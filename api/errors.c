@@ -122,6 +122,8 @@ api_err_info api_err_lookup(int e)
     case QS_ERR_NOT_CONFIGURED:
         return ERRC(503, "temporarily_unavailable", NULL, "Not configured on this server",
                     API_NO_COUNTER);
+    case QS_ERR_CERT_MISSING:
+        return ERR(400, "invalid_request", NULL, "The credential has no signing certificate");
     }
     return SERVER_ERROR;
 }

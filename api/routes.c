@@ -22,6 +22,7 @@ static const api_route routes[] = {
     {"credentials/authorize", &api_ep_credentials_authorize},
     {"credentials/extendTransaction", &api_ep_credentials_extend_transaction},
     {"signatures/signHash", &api_ep_signatures_sign_hash},
+    {"signatures/signDoc", &api_ep_signatures_sign_doc},
     {"/pki/ca.crt", &api_ep_pki_ca_crt},
     {"/pki/crl", &api_ep_pki_crl},
     {"/pki/ocsp", &api_ep_pki_ocsp_post},

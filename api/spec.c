@@ -176,6 +176,7 @@ static const char *type_word(api_jtype t)
         return "integer";
     case API_T_STRINGS:
     case API_T_AUTHDATA:
+    case API_T_OBJECTS:
         return "array";
     }
     return "value";
@@ -236,8 +237,29 @@ static qs_err check_authdata(const api_field_spec *fs, const char *name, const j
     return QS_OK;
 }
 
-static qs_err parse_one(const api_field_spec *fs, const char *name, const json_t *v, api_param *p,
-                        char *desc, size_t desc_len)
+/* Each element of an API_T_OBJECTS array: an object that passes the field's sub-spec.  The
+ * element's own description (naming the member inside it) is kept. */
+static qs_err check_objects(const api_field_spec *fs, const char *name, api_ver v,
+                            const json_t *arr, char *desc, size_t desc_len)
+{
+    size_t i;
+    const json_t *el;
+    json_array_foreach(arr, i, el)
+    {
+        if (!json_is_object(el)) {
+            set_desc(desc, desc_len, "Invalid parameter %s", name);
+            return QS_ERR_INVALID_ARGUMENT;
+        }
+        api_params ep;
+        qs_err r = api_spec_parse(el, v, fs->sub, fs->nsub, &ep, desc, desc_len);
+        if (r != QS_OK)
+            return r == QS_ERR_PARSE ? QS_ERR_INVALID_ARGUMENT : r;
+    }
+    return QS_OK;
+}
+
+static qs_err parse_one(const api_field_spec *fs, const char *name, api_ver ver, const json_t *v,
+                        api_param *p, char *desc, size_t desc_len)
 {
     qs_err r = QS_OK;
     switch (fs->type) {
@@ -264,6 +286,7 @@ static qs_err parse_one(const api_field_spec *fs, const char *name, const json_t
         break;
     case API_T_STRINGS:
     case API_T_AUTHDATA:
+    case API_T_OBJECTS:
         if (!json_is_array(v))
             goto wrong_type;
         p->a = v;
@@ -275,6 +298,10 @@ static qs_err parse_one(const api_field_spec *fs, const char *name, const json_t
         }
         if (fs->type == API_T_AUTHDATA) {
             r = check_authdata(fs, name, v, desc, desc_len);
+            break;
+        }
+        if (fs->type == API_T_OBJECTS) {
+            r = check_objects(fs, name, ver, v, desc, desc_len);
             break;
         }
         for (size_t i = 0; i < p->n && r == QS_OK; i++) {
@@ -344,7 +371,7 @@ qs_err api_spec_parse(const json_t *body, api_ver v, const api_field_spec *spec,
             memset(out, 0, sizeof *out);
             return QS_ERR_INVALID_ARGUMENT;
         }
-        qs_err r = parse_one(fs, name, val, &out->f[fs->field], desc, desc_len);
+        qs_err r = parse_one(fs, name, v, val, &out->f[fs->field], desc, desc_len);
         if (r != QS_OK) {
             memset(out, 0, sizeof *out);
             return r;

@@ -188,6 +188,15 @@ QS_MUST_CHECK qs_err qs_db_sad_hashes_lock(qs_db *db,
                                            const uint8_t sad_hash[static QS_DB_SAM_SHA256_LEN],
                                            qs_db_sad_hash **rows, size_t *n);
 
+/* Reads and locks (FOR UPDATE), in one statement, the rows of the n digests digests[i]
+ * (lens[i] bytes each, 1 <= n <= QS_DB_SAD_HASHES_MAX) among the digests of a SAD, in
+ * ascending byte order; digests the SAD does not have are simply not returned.  *rows is a
+ * malloc'd array of *count rows (free() it), NULL when *count == 0. */
+QS_MUST_CHECK qs_err qs_db_sad_hashes_lock_some(qs_db *db,
+                                                const uint8_t sad_hash[static QS_DB_SAM_SHA256_LEN],
+                                                const uint8_t *const digests[], const size_t lens[],
+                                                size_t n, qs_db_sad_hash **rows, size_t *count);
+
 /* Writes remaining and record_mac of a SAD.  QS_ERR_NOT_FOUND when no row changed. */
 QS_MUST_CHECK qs_err qs_db_sad_update_remaining(qs_db *db,
                                                 const uint8_t sad_hash[static QS_DB_SAM_SHA256_LEN],

@@ -43,4 +43,12 @@ QS_MUST_CHECK qs_err qs_db_credential_row_read(const PGresult *res, int row, qs_
     " created_at, expires_at, auth_event_writer, auth_event_seq, record_mac"
 QS_MUST_CHECK qs_err qs_db_sad_row_read(const PGresult *res, int row, qs_db_sad *out);
 
+#define QS_DB_SAD_HASH_COLUMNS "digest, consumed_at, record_mac"
+QS_MUST_CHECK qs_err qs_db_sad_hash_row_read(const PGresult *res, int row, qs_db_sad_hash *out);
+
+/* Reads every row of a sad_hashes result (QS_DB_SAD_HASH_COLUMNS) into a malloc'd array: *rows
+ * NULL when there is none; more than QS_DB_SAD_HASHES_MAX rows is QS_ERR_DB (a bug). */
+QS_MUST_CHECK qs_err qs_db_sad_hash_rows_read(const PGresult *res, qs_db_sad_hash **rows,
+                                              size_t *n);
+
 #endif

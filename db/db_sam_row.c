@@ -3,6 +3,7 @@
  * column's type and size the way the db_value.c getters do; a mismatch is a bug (QS_ERR_DB).
  */
 #define QS_LOG_MODULE "db"
+#include <stdlib.h>
 #include <string.h>
 
 #include "db/db_sam_internal.h"
@@ -147,4 +148,44 @@ qs_err qs_db_sad_row_read(const PGresult *res, int i, qs_db_sad *out)
         (r = qs_db_get_bytea_fixed(res, i, 11, out->record_mac, sizeof out->record_mac)) != QS_OK)
         memset(out, 0, sizeof *out);
     return r;
+}
+
+qs_err qs_db_sad_hash_row_read(const PGresult *res, int i, qs_db_sad_hash *out)
+{
+    qs_err r;
+    memset(out, 0, sizeof *out);
+    if ((r = qs_db_sam_get_bytea(res, i, 0, out->digest, sizeof out->digest, &out->digest_len,
+                                 NULL)) != QS_OK ||
+        (r = qs_db_sam_get_timestamptz_opt(res, i, 1, &out->consumed_at_us, &out->consumed)) !=
+            QS_OK ||
+        (r = qs_db_get_bytea_fixed(res, i, 2, out->record_mac, sizeof out->record_mac)) != QS_OK)
+        memset(out, 0, sizeof *out);
+    return r;
+}
+
+qs_err qs_db_sad_hash_rows_read(const PGresult *res, qs_db_sad_hash **rows, size_t *n)
+{
+    qs_db_sad_hash *v = NULL;
+    qs_err r = QS_OK;
+
+    *rows = NULL;
+    *n = 0;
+    int count = PQntuples(res);
+    if (count == 0)
+        return QS_OK;
+    if (count > QS_DB_SAD_HASHES_MAX) {
+        qs_bug("SAD with %d digest rows", count);
+        return QS_ERR_DB;
+    }
+    if ((v = calloc((size_t)count, sizeof *v)) == NULL)
+        return QS_ERR_NOMEM;
+    for (int i = 0; i < count; i++) {
+        if ((r = qs_db_sad_hash_row_read(res, i, &v[i])) != QS_OK) {
+            free(v);
+            return r;
+        }
+    }
+    *rows = v;
+    *n = (size_t)count;
+    return QS_OK;
 }

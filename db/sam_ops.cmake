@@ -15,6 +15,7 @@ target_sources(qsign_db PRIVATE
     ${CMAKE_CURRENT_LIST_DIR}/pg_sad_hashes_consume.c
     ${CMAKE_CURRENT_LIST_DIR}/pg_sad_hashes_insert.c
     ${CMAKE_CURRENT_LIST_DIR}/pg_sad_hashes_lock.c
+    ${CMAKE_CURRENT_LIST_DIR}/pg_sad_hashes_lock_some.c
     ${CMAKE_CURRENT_LIST_DIR}/pg_sad_insert.c
     ${CMAKE_CURRENT_LIST_DIR}/pg_sad_lock.c
     ${CMAKE_CURRENT_LIST_DIR}/pg_sad_update_remaining.c

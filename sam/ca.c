@@ -519,14 +519,19 @@ qs_err sam_cert_load(sam_req *rq, qs_db *db, const uint8_t *cred_id, const uint8
 }
 
 qs_err sam_cert_check_use(sam_req *rq, qs_db *db, const uint8_t cred_id[static QS_DB_SAM_UUID_LEN],
-                          int64_t now_us, const char **reason)
+                          int64_t now_us, const char **reason, qs_db_certificate *out)
 {
-    qs_db_certificate *c = malloc(sizeof *c);
+    qs_db_certificate *c = out != NULL ? out : malloc(sizeof *c);
     if (c == NULL)
         return QS_ERR_NOMEM;
     qs_err r = sam_cert_load(rq, db, cred_id, NULL, 0, false, c);
     if (r == QS_ERR_NOT_FOUND) {
-        r = QS_OK; /* no certificate: nothing to check */
+        if (out != NULL) {
+            *reason = "no_certificate";
+            r = QS_ERR_CERT_MISSING;
+        } else {
+            r = QS_OK; /* no certificate: nothing to check */
+        }
     } else if (r == QS_ERR_MAC) {
         *reason = "record_mac";
     } else if (r == QS_OK) {
@@ -541,7 +546,8 @@ qs_err sam_cert_check_use(sam_req *rq, qs_db *db, const uint8_t cred_id[static Q
             r = QS_ERR_CERT_EXPIRED;
         }
     }
-    free(c);
+    if (out == NULL)
+        free(c);
     return r;
 }
 

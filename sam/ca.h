@@ -115,12 +115,15 @@ void sam_ca_ocsp_store(sam_ca *ca, const uint8_t *req_der, size_t req_len, int64
 /*
  * ETSI TS 119 431-1: the certificate is checked before the key is used.  Inside a transaction:
  * the credential's certificate, if it has one, must pass its MAC check, not be revoked
- * (QS_ERR_CERT_REVOKED) and be within its validity at now_us (QS_ERR_CERT_EXPIRED).  A
- * credential without a certificate passes.  *reason names a refusal for the audit record.
+ * (QS_ERR_CERT_REVOKED) and be within its validity at now_us (QS_ERR_CERT_EXPIRED).  With out
+ * NULL a credential without a certificate passes; otherwise the certificate is required
+ * (QS_ERR_CERT_MISSING) and its row is left in *out (filled even on a refusal).  *reason names
+ * a refusal for the audit record.
  */
 QS_MUST_CHECK qs_err sam_cert_check_use(sam_req *rq, qs_db *db,
                                         const uint8_t cred_id[static QS_DB_SAM_UUID_LEN],
-                                        int64_t now_us, const char **reason);
+                                        int64_t now_us, const char **reason,
+                                        qs_db_certificate *out);
 
 /* Loads a certificate row and checks its MAC (noting a mismatch): QS_OK, QS_ERR_NOT_FOUND,
  * QS_ERR_MAC.  With cred_id the credential's certificate, else the one with `serial`. */

@@ -348,13 +348,15 @@ void qs_sam_signatures_free(qs_sam_signatures *s)
     memset(s, 0, sizeof *s);
 }
 
-qs_err qs_sam_client_sign(qs_sam_client *c, const qs_sam_sign_req *q, qs_sam_signatures *out)
+/* SIGN and SIGN_DOC: the same request; the answer's `tag` fields, one per hash, in order. */
+static qs_err sign_call(qs_sam_client *c, uint16_t type, uint16_t tag, const qs_sam_sign_req *q,
+                        qs_sam_signatures *out)
 {
     qs_sam_builder *b = NULL;
     qs_sam_msg *m = NULL;
 
     memset(out, 0, sizeof *out);
-    qs_err r = samc_begin(c, QS_SAM_SIGN, &b);
+    qs_err r = samc_begin(c, type, &b);
     if (r != QS_OK)
         return r;
     samc_sticky(qs_sam_msg_put_str(b, QS_SAM_T_USER_ID, q->user_id));
@@ -369,7 +371,7 @@ qs_err qs_sam_client_sign(qs_sam_client *c, const qs_sam_sign_req *q, qs_sam_sig
         samc_sticky(qs_sam_msg_put_u32(b, QS_SAM_T_PSS_MGF_HASH, (uint32_t)q->pss_mgf_hash));
     if ((r = qs_sam_client_call(c, b, &m)) != QS_OK)
         goto out;
-    size_t n = qs_sam_msg_count(m, QS_SAM_T_SIGNATURE);
+    size_t n = qs_sam_msg_count(m, tag);
     if (n != q->n_hashes) {
         r = QS_ERR_PROTO;
         goto out;
@@ -384,7 +386,7 @@ qs_err qs_sam_client_sign(qs_sam_client *c, const qs_sam_sign_req *q, qs_sam_sig
     for (size_t i = 0; i < n; i++) {
         const uint8_t *p = NULL;
         size_t len = 0;
-        if (!qs_sam_msg_get_bytes(m, QS_SAM_T_SIGNATURE, i, &p, &len)) {
+        if (!qs_sam_msg_get_bytes(m, tag, i, &p, &len)) {
             r = QS_ERR_PROTO;
             goto out;
         }
@@ -401,6 +403,16 @@ out:
         qs_sam_signatures_free(out);
     qs_sam_msg_free(m);
     return r;
+}
+
+qs_err qs_sam_client_sign(qs_sam_client *c, const qs_sam_sign_req *q, qs_sam_signatures *out)
+{
+    return sign_call(c, QS_SAM_SIGN, QS_SAM_T_SIGNATURE, q, out);
+}
+
+qs_err qs_sam_client_sign_doc(qs_sam_client *c, const qs_sam_sign_req *q, qs_sam_signatures *out)
+{
+    return sign_call(c, QS_SAM_SIGN_DOC, QS_SAM_T_CMS, q, out);
 }
 
 qs_err qs_sam_client_credential_state(qs_sam_client *c, const char *credential_id,

@@ -144,6 +144,12 @@ void qs_sam_signatures_free(qs_sam_signatures *s);
 QS_MUST_CHECK qs_err qs_sam_client_sign(qs_sam_client *c, const qs_sam_sign_req *r,
                                         qs_sam_signatures *out);
 
+/* SIGN_DOC: r->hashes are document digests (at most QS_SAM_MAX_DOC_DIGESTS); *out holds one
+ * detached CAdES-B-B signature per digest, in order: DER CMS ContentInfo (SignedData) with the
+ * signer's and the CA's certificates (free with qs_sam_signatures_free). */
+QS_MUST_CHECK qs_err qs_sam_client_sign_doc(qs_sam_client *c, const qs_sam_sign_req *r,
+                                            qs_sam_signatures *out);
+
 /* CREDENTIAL_STATE (admin peers). */
 QS_MUST_CHECK qs_err qs_sam_client_credential_state(qs_sam_client *c, const char *credential_id,
                                                     const char *actor, qs_sam_state_action action,

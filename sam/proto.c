@@ -94,6 +94,7 @@ static const qs_sam_tag_spec qs_sam_tags_[QS_SAM_TAG_MAX + 1] = {
     [QS_SAM_T_RA_SESSION] = {QS_SAM_T_RA_SESSION, "RA_SESSION", QS_SAM_K_STR, S, QS_SAM_SAD_LEN,
                              QS_SAM_SAD_LEN},
     [QS_SAM_T_EXPIRES_AT] = {QS_SAM_T_EXPIRES_AT, "EXPIRES_AT", QS_SAM_K_U64, 0, 1, UINT32_MAX},
+    [QS_SAM_T_CMS] = {QS_SAM_T_CMS, "CMS", QS_SAM_K_BYTES, 0, 1, QS_SAM_CMS_MAX},
     [QS_SAM_T_EVENT_TYPE] = {QS_SAM_T_EVENT_TYPE, "EVENT_TYPE", QS_SAM_K_STR, 0, 1, 64},
     [QS_SAM_T_TIME_FROM] = {QS_SAM_T_TIME_FROM, "TIME_FROM", QS_SAM_K_U64, 0, 0, INT64_MAX},
     [QS_SAM_T_TIME_TO] = {QS_SAM_T_TIME_TO, "TIME_TO", QS_SAM_K_U64, 0, 0, INT64_MAX},
@@ -163,6 +164,15 @@ static const qs_sam_field_spec qs_sam_f_sign_[] = {
 };
 static const qs_sam_field_spec qs_sam_f_sign_resp_[] = {
     REP(QS_SAM_T_SIGNATURE, QS_SAM_MAX_HASHES),
+};
+static const qs_sam_field_spec qs_sam_f_sign_doc_[] = {
+    REQ(QS_SAM_T_USER_ID),      REQ(QS_SAM_T_CREDENTIAL_ID),
+    REQ(QS_SAM_T_HASH_ALG),     REP(QS_SAM_T_HASH, QS_SAM_MAX_DOC_DIGESTS),
+    REQ(QS_SAM_T_SAD),          REQ(QS_SAM_T_SIG_SCHEME),
+    OPT(QS_SAM_T_PSS_SALT_LEN), OPT(QS_SAM_T_PSS_MGF_HASH),
+};
+static const qs_sam_field_spec qs_sam_f_sign_doc_resp_[] = {
+    REP(QS_SAM_T_CMS, QS_SAM_MAX_DOC_DIGESTS),
 };
 static const qs_sam_field_spec qs_sam_f_state_[] = {
     REQ(QS_SAM_T_CREDENTIAL_ID),
@@ -285,6 +295,7 @@ static const qs_sam_msg_spec qs_sam_msgs_[] = {
     {QS_SAM_ACTIVATE, "ACTIVATE", N(qs_sam_f_activate_), qs_sam_f_activate_},
     {QS_SAM_UNLOCK, "UNLOCK", N(qs_sam_f_unlock_), qs_sam_f_unlock_},
     {QS_SAM_OFFICER_LOGIN, "OFFICER_LOGIN", N(qs_sam_f_officer_login_), qs_sam_f_officer_login_},
+    {QS_SAM_SIGN_DOC, "SIGN_DOC", N(qs_sam_f_sign_doc_), qs_sam_f_sign_doc_},
     {QS_SAM_AUDIT_SEARCH, "AUDIT_SEARCH", N(qs_sam_f_audit_search_), qs_sam_f_audit_search_},
     {QS_SAM_PING_RESP, "PING_RESP", 0, NULL},
     {QS_SAM_ENROL_FACTORS_RESP, "ENROL_FACTORS_RESP", N(qs_sam_f_enrol_resp_),
@@ -311,6 +322,7 @@ static const qs_sam_msg_spec qs_sam_msgs_[] = {
     {QS_SAM_UNLOCK_RESP, "UNLOCK_RESP", 0, NULL},
     {QS_SAM_OFFICER_LOGIN_RESP, "OFFICER_LOGIN_RESP", N(qs_sam_f_officer_login_resp_),
      qs_sam_f_officer_login_resp_},
+    {QS_SAM_SIGN_DOC_RESP, "SIGN_DOC_RESP", N(qs_sam_f_sign_doc_resp_), qs_sam_f_sign_doc_resp_},
     {QS_SAM_AUDIT_SEARCH_RESP, "AUDIT_SEARCH_RESP", 0, NULL},
     {QS_SAM_ERROR, "ERROR", N(qs_sam_f_error_), qs_sam_f_error_},
 };

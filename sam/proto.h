@@ -23,16 +23,18 @@
 
 #include "util/err.h"
 
-#define QS_SAM_MAGIC          "QSAM"
-#define QS_SAM_MAGIC_LEN      4
-#define QS_SAM_VERSION        1
-#define QS_SAM_HDR_LEN        20
-#define QS_SAM_FIELD_HDR_LEN  6
-#define QS_SAM_MAX_BODY       ((size_t)1 << 20) /* 1 MiB: largest body accepted or produced */
-#define QS_SAM_MAX_FRAME      (QS_SAM_HDR_LEN + QS_SAM_MAX_BODY)
-#define QS_SAM_MAX_MSG_FIELDS 20 /* most distinct fields one message type allows */
-#define QS_SAM_MAX_HASHES     1000
-#define QS_SAM_SAD_LEN        43 /* base64url of a 32-byte handle, unpadded */
+#define QS_SAM_MAGIC           "QSAM"
+#define QS_SAM_MAGIC_LEN       4
+#define QS_SAM_VERSION         1
+#define QS_SAM_HDR_LEN         20
+#define QS_SAM_FIELD_HDR_LEN   6
+#define QS_SAM_MAX_BODY        ((size_t)1 << 20) /* 1 MiB: largest body accepted or produced */
+#define QS_SAM_MAX_FRAME       (QS_SAM_HDR_LEN + QS_SAM_MAX_BODY)
+#define QS_SAM_MAX_MSG_FIELDS  20 /* most distinct fields one message type allows */
+#define QS_SAM_MAX_HASHES      1000
+#define QS_SAM_MAX_DOC_DIGESTS 100    /* HASH fields of one SIGN_DOC: its answer fits a body */
+#define QS_SAM_CMS_MAX         131072 /* bytes of one CMS field */
+#define QS_SAM_SAD_LEN         43     /* base64url of a 32-byte handle, unpadded */
 
 /* Message types.  A response is its request's type with the high bit set; ERROR answers any
  * request.  The request id of a response echoes its request's. */
@@ -56,6 +58,7 @@ typedef enum qs_sam_type {
     QS_SAM_ACTIVATE = 0x0011,
     QS_SAM_UNLOCK = 0x0012,
     QS_SAM_OFFICER_LOGIN = 0x0013,
+    QS_SAM_SIGN_DOC = 0x0014,
     QS_SAM_AUDIT_SEARCH = 0x0015,
     QS_SAM_PING_RESP = 0x8001,
     QS_SAM_ENROL_FACTORS_RESP = 0x8002,
@@ -76,6 +79,7 @@ typedef enum qs_sam_type {
     QS_SAM_ACTIVATE_RESP = 0x8011,
     QS_SAM_UNLOCK_RESP = 0x8012,
     QS_SAM_OFFICER_LOGIN_RESP = 0x8013,
+    QS_SAM_SIGN_DOC_RESP = 0x8014,
     QS_SAM_AUDIT_SEARCH_RESP = 0x8015,
     QS_SAM_ERROR = 0xFFFF,
 } qs_sam_type;
@@ -139,7 +143,9 @@ typedef enum qs_sam_tag {
     QS_SAM_T_RA_SESSION = 51,       /* str of 43, secret: an officer's RA session handle */
     QS_SAM_T_EXPIRES_AT = 52,       /* u64 1..2^32-1: a time, seconds since the Unix epoch */
 
-    /* the auditors' search and anomaly reports; tags 53..59 are reserved */
+    /* document signatures */
+    QS_SAM_T_CMS = 53, /* bytes 1..QS_SAM_CMS_MAX: a DER CMS ContentInfo, input order */
+    /* the auditors' search and anomaly reports; tags 54..59 are reserved */
     QS_SAM_T_EVENT_TYPE = 60,   /* str 1..64: an audit event type, or a prefix ending in '.' */
     QS_SAM_T_TIME_FROM = 61,    /* u64: microseconds since the Unix epoch, inclusive */
     QS_SAM_T_TIME_TO = 62,      /* u64: microseconds since the Unix epoch, exclusive */

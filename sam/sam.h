@@ -202,6 +202,7 @@ qs_err sam_h_create_credential(sam_req *rq);
 qs_err sam_h_authorize(sam_req *rq);
 qs_err sam_h_extend(sam_req *rq);
 qs_err sam_h_sign(sam_req *rq);
+qs_err sam_h_sign_doc(sam_req *rq);
 qs_err sam_h_credential_state(sam_req *rq);
 qs_err sam_h_ca_init(sam_req *rq);
 qs_err sam_h_ca_import_cert(sam_req *rq);

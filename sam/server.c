@@ -102,6 +102,7 @@ static const sam_route sam_routes[] = {
     {QS_SAM_AUTHORIZE, sam_h_authorize, false},
     {QS_SAM_EXTEND, sam_h_extend, false},
     {QS_SAM_SIGN, sam_h_sign, false},
+    {QS_SAM_SIGN_DOC, sam_h_sign_doc, false},
     {QS_SAM_CREDENTIAL_STATE, sam_h_credential_state, true},
     {QS_SAM_CREATE_USER, sam_h_create_user, true},
     {QS_SAM_CA_INIT, sam_h_ca_init, true},

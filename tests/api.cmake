@@ -44,6 +44,16 @@ if(TARGET qsign-sam AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/lib/samd.c)
     add_dependencies(test_api_sign qsignd qsign-sam)
 endif()
 
+# signatures/signDoc: CAdES-B-B built in the real SAM, verified with the openssl tool.
+if(TARGET qsign-sam AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/lib/samd.c)
+    qs_add_test(NAME test_api_sign_doc SOURCES integration/test_api_sign_doc.c
+        LIBS qsign_test_apid qsign_test_samd OpenSSL::Crypto PkgConfig::JANSSON PkgConfig::SODIUM
+        LABELS api sam cms integration FIXTURES pg TIMEOUT 900
+        ENV QS_TEST_PG_ENV=${QS_PG_ENV_FILE} QS_QSIGND=$<TARGET_FILE:qsignd>
+            QS_SAM_BIN=$<TARGET_FILE:qsign-sam>)
+    add_dependencies(test_api_sign_doc qsignd qsign-sam)
+endif()
+
 # The registration authority and the PKI endpoints (/ra/v1, /account/v1, /pki) with the real SAM.
 if(TARGET qsign-sam AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/lib/samd.c)
     qs_add_test(NAME test_api_ra SOURCES integration/test_api_ra.c

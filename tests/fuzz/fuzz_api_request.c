@@ -1,9 +1,10 @@
 /*
  * libFuzzer harness over qsignd's request parsing: the input is a request body, parsed as JSON
  * and checked against the field spec of every endpoint in both CSC versions (v1 and v2
- * mappings), and against the audit API's search spec (/audit/v1/search).  On success every
- * present field must respect its spec; on failure a description must be given.  The same bytes
- * also go through the Basic-header, token, UUID, audit cursor and signing-window parsers.
+ * mappings), nested specs included (signDoc's documentDigests), and against the audit API's
+ * search spec (/audit/v1/search).  On success every present field must respect its spec; on
+ * failure a description must be given.  The same bytes also go through the Basic-header, token,
+ * UUID, audit cursor and signing-window parsers.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -16,10 +17,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check_params(const api_endpoint *ep, const api_params *p)
+static void check_params(const api_field_spec *spec, size_t nspec, api_ver ver, const api_params *p)
 {
-    for (size_t k = 0; k < ep->nspec; k++) {
-        const api_field_spec *fs = &ep->spec[k];
+    for (size_t k = 0; k < nspec; k++) {
+        const api_field_spec *fs = &spec[k];
         const api_param *v = &p->f[fs->field];
         if (!v->present)
             continue;
@@ -37,6 +38,20 @@ static void check_params(const api_endpoint *ep, const api_params *p)
         case API_T_AUTHDATA:
             if (v->a == NULL || (int64_t)v->n < fs->min || (int64_t)v->n > fs->max)
                 abort();
+            break;
+        case API_T_OBJECTS:
+            if (v->a == NULL || (int64_t)v->n < fs->min || (int64_t)v->n > fs->max)
+                abort();
+            /* every element was accepted: it parses again against the sub-spec, as handlers
+             * do, and respects it */
+            for (size_t i = 0; i < v->n; i++) {
+                api_params ep;
+                char d[API_DESC_MAX];
+                if (api_spec_parse(json_array_get(v->a, i), ver, fs->sub, fs->nsub, &ep, d,
+                                   sizeof d) != QS_OK)
+                    abort();
+                check_params(fs->sub, fs->nsub, ver, &ep);
+            }
             break;
         case API_T_BOOL:
             break;
@@ -86,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 desc[0] = '\0';
                 r = api_spec_parse(body, (api_ver)v, ep->spec, ep->nspec, &p, desc, sizeof desc);
                 if (r == QS_OK)
-                    check_params(ep, &p);
+                    check_params(ep->spec, ep->nspec, (api_ver)v, &p);
                 else if (r != QS_ERR_INVALID_ARGUMENT || desc[0] == '\0')
                     abort();
             }

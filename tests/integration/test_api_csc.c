@@ -191,7 +191,8 @@ static void test_info(void **state)
                                           "credentials/info",
                                           "credentials/authorize",
                                           "credentials/extendTransaction",
-                                          "signatures/signHash"};
+                                          "signatures/signHash",
+                                          "signatures/signDoc"};
     char h[256];
 
     qs_test_http *r = post("/csc/v2/info", NULL, "{}");
@@ -202,7 +203,7 @@ static void test_info(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "region")), "EE");
     static const char *const basic[] = {"basic"};
     expect_strings(json_object_get(j, "authType"), basic, 1);
-    expect_strings(json_object_get(j, "methods"), methods, 8);
+    expect_strings(json_object_get(j, "methods"), methods, 9);
     assert_null(json_object_get(j, "oauth2"));
     const json_t *algos = json_object_get(json_object_get(j, "signAlgorithms"), "algos");
     assert_true(json_is_array(algos));
@@ -227,7 +228,7 @@ static void test_info(void **state)
     assert_int_equal(r->status, 200);
     j = json_of(r);
     assert_string_equal(json_string_value(json_object_get(j, "specs")), "1.0.4.0");
-    expect_strings(json_object_get(j, "methods"), methods, 8);
+    expect_strings(json_object_get(j, "methods"), methods, 8); /* no signDoc in 1.0.4.0 */
     assert_null(json_object_get(j, "signAlgorithms"));
     json_decref(j);
     qs_test_http_free(r);

@@ -2,8 +2,9 @@
  * qsign-sam refuses what it must, with the right error code, and audits every refusal: wrong
  * PIN, wrong OTP, a replayed TOTP code, lockout after N failures, a replayed SAD, a hash
  * outside the SAD, too many signatures, another user's SAD, another credential, malformed
- * input (the connection stays open), and privileged requests from a peer that is not an admin
- * (a compromised qsignd cannot re-enrol a signer).
+ * input (the connection stays open), rows changed in the database (the requested digest rows
+ * of a SIGN are checked, the others do not matter to it), and privileged requests from a peer
+ * that is not an admin (a compromised qsignd cannot re-enrol a signer).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -481,12 +482,12 @@ static void test_tampered_rows(void **state)
              hex, s.user_id);
     exec_super(f, sql);
     EXPECT(sign(f, &s, cred, sad, &h[2], 1), QS_ERR_MAC);
-    EXPECT(sign(f, &s, cred, sad, h, 1), QS_ERR_MAC); /* the whole SAD is refused */
+    /* (the SAD's own digests still sign: test_sad_rows_checked_per_request) */
     snprintf(where, sizeof where,
              "event_type = 'record.mac_mismatch' AND details::jsonb->>'table' = 'sad_hashes' "
              "AND user_id = '%s'",
              s.user_id);
-    assert_int_equal(qs_test_samd_audit_count(f->d, where), 2);
+    assert_int_equal(qs_test_samd_audit_count(f->d, where), 1);
 
     /* a locked credential unlocked in the database */
     char cred2[QS_SAM_ID_BUF];
@@ -517,6 +518,140 @@ static void test_tampered_rows(void **state)
     /* nothing was signed */
     snprintf(where, sizeof where, "event_type = 'signature.created' AND user_id = '%s'", s.user_id);
     assert_int_equal(qs_test_samd_audit_count(f->d, where), 0);
+}
+
+/* One value from SQL run as the superuser (malloc'd). */
+static char *super_value(fixture *f, const char *sql)
+{
+    PGconn *conn = qs_test_pg_connect(f->d->pg->super_conninfo);
+    char *v = qs_test_pg_query_value(conn, sql);
+    PQfinish(conn);
+    if (v == NULL)
+        fail_msg("no value: %s", sql);
+    return v;
+}
+
+static void hex_of(const uint8_t *p, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+/* The consumption state of one SAD: "remaining|consumed digests" (malloc'd). */
+static char *sad_state(fixture *f, const char *sad_hex)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT s.remaining || '|' || (SELECT count(*) FROM qsign.sad_hashes h WHERE "
+             "h.sad_hash = s.sad_hash AND h.consumed_at IS NOT NULL) FROM qsign.sads s WHERE "
+             "s.sad_hash = '\\x%s'",
+             sad_hex);
+    return super_value(f, sql);
+}
+
+/* SIGN locks and MAC-checks only the SAD row and the rows of the digests it signs.  Each way a
+ * database writer can make a requested digest row say something the SAM did not write is
+ * refused with QS_ERR_MAC, audited (sign.refused + record.mac_mismatch), and signs and consumes
+ * nothing: a consumed flag reset, a row copied from another SAD, a forged row, a digest changed
+ * in a row.  A digest whose row was changed away is no longer authorized (deleting only removes
+ * authority).  Rows that are tampered with but not requested do not stop the others. */
+static void test_sad_rows_checked_per_request(void **state)
+{
+    fixture *f = *state;
+    qs_test_signer s;
+    char cred[QS_SAM_ID_BUF], sad[QS_SAM_SAD_BUF], sad2[QS_SAM_SAD_BUF], where[512], sql[1024];
+    char sad_hex[65], sad2_hex[65], hx[65], *v = NULL;
+    uint8_t hb[6][32], ob[3][32], sad_hash[32], sad2_hash[32];
+    qs_sam_bytes h[6], o[3];
+    hashes(hb, h, 6);
+    hashes(ob, o, 3); /* o[0]: the other SAD's; o[1]: forged; o[2]: a digest written over h[1] */
+    qs_test_samd_enrol_signer(f->d, f->c, "rows-rudi", "232323", &s);
+    qs_test_samd_create_credential(f->c, s.user_id, QS_SAM_KEY_EC_P256, cred, NULL, NULL);
+    EXPECT(authorize(f, &s, cred, h, 6, 6, sad), QS_OK);
+    EXPECT(authorize(f, &s, cred, o, 1, 1, sad2), QS_OK);
+    assert_int_equal(qs_sad_handle_hash(sad, strlen(sad), sad_hash), QS_OK);
+    assert_int_equal(qs_sad_handle_hash(sad2, strlen(sad2), sad2_hash), QS_OK);
+    hex_of(sad_hash, 32, sad_hex);
+    hex_of(sad2_hash, 32, sad2_hex);
+    snprintf(where, sizeof where, "event_type = 'signature.created' AND user_id = '%s'", s.user_id);
+
+    EXPECT(sign(f, &s, cred, sad, &h[0], 1), QS_OK);
+    assert_int_equal(qs_test_samd_audit_count(f->d, where), 1);
+    v = sad_state(f, sad_hex);
+    assert_string_equal(v, "5|1");
+    free(v);
+
+    /* 1. the consumed flag of a signed digest reset in the database */
+    hex_of(hb[0], 32, hx);
+    snprintf(sql, sizeof sql,
+             "UPDATE qsign.sad_hashes SET consumed_at = NULL WHERE sad_hash = '\\x%s' AND "
+             "digest = '\\x%s'",
+             sad_hex, hx);
+    exec_super(f, sql);
+    EXPECT(sign(f, &s, cred, sad, &h[0], 1), QS_ERR_MAC);
+
+    /* 2. the other SAD's row copied into this one (with its MAC) */
+    snprintf(sql, sizeof sql,
+             "INSERT INTO qsign.sad_hashes (sad_hash, digest, consumed_at, record_mac) SELECT "
+             "'\\x%s', digest, consumed_at, record_mac FROM qsign.sad_hashes WHERE sad_hash = "
+             "'\\x%s'",
+             sad_hex, sad2_hex);
+    exec_super(f, sql);
+    EXPECT(sign(f, &s, cred, sad, &o[0], 1), QS_ERR_MAC);
+
+    /* 3. a forged row */
+    hex_of(ob[1], 32, hx);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO qsign.sad_hashes (sad_hash, digest, record_mac) VALUES ('\\x%s', "
+             "'\\x%s', '\\x%s')",
+             sad_hex, hx, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    exec_super(f, sql);
+    EXPECT(sign(f, &s, cred, sad, &o[1], 1), QS_ERR_MAC);
+
+    /* 4. the digest of an authorized row changed to another digest */
+    char old_hx[65];
+    hex_of(hb[1], 32, old_hx);
+    hex_of(ob[2], 32, hx);
+    snprintf(sql, sizeof sql,
+             "UPDATE qsign.sad_hashes SET digest = '\\x%s' WHERE sad_hash = '\\x%s' AND "
+             "digest = '\\x%s'",
+             hx, sad_hex, old_hx);
+    exec_super(f, sql);
+    EXPECT(sign(f, &s, cred, sad, &o[2], 1), QS_ERR_MAC);
+    /* ... and the digest it was is no longer authorized: a row taken away only removes
+     * authority */
+    EXPECT(sign(f, &s, cred, sad, &h[1], 1), QS_ERR_HASH_NOT_AUTHORIZED);
+    /* a request naming a tampered row with good ones is refused whole */
+    qs_sam_bytes mixed[2] = {h[4], o[1]};
+    EXPECT(sign(f, &s, cred, sad, mixed, 2), QS_ERR_MAC);
+
+    /* every refusal audited, nothing signed, nothing consumed */
+    expect_audit(f, "sign.refused", s.user_id, "d->>'reason' = 'record_mac'", 5);
+    expect_audit(f, "sign.refused", s.user_id, "d->>'reason' = 'hash_not_authorized'", 1);
+    char mw[512];
+    snprintf(mw, sizeof mw,
+             "event_type = 'record.mac_mismatch' AND details::jsonb->>'table' = 'sad_hashes' "
+             "AND user_id = '%s' AND sad_ref = '\\x%s'",
+             s.user_id, sad_hex);
+    assert_int_equal(qs_test_samd_audit_count(f->d, mw), 5);
+    assert_int_equal(qs_test_samd_audit_count(f->d, where), 1);
+    v = sad_state(f, sad_hex);
+    assert_string_equal(v, "5|0"); /* h[0]'s reset row stays as the writer left it */
+    free(v);
+
+    /* 5. the tampered rows are not requested: the SAD's other digests still sign, once */
+    EXPECT(sign(f, &s, cred, sad, &h[2], 2), QS_OK);
+    assert_int_equal(qs_test_samd_audit_count(f->d, where), 3);
+    v = sad_state(f, sad_hex);
+    assert_string_equal(v, "3|2");
+    free(v);
+    EXPECT(sign(f, &s, cred, sad, &h[2], 1), QS_ERR_HASH_CONSUMED);
+    /* the SAD row still bounds the count: 3 left, 4 asked (two of them tampered or gone) */
+    qs_sam_bytes four[4] = {h[4], h[5], o[1], h[1]};
+    EXPECT(sign(f, &s, cred, sad, four, 4), QS_ERR_TOO_MANY_SIGNATURES);
+    /* the other SAD is untouched by the copy of its row */
+    EXPECT(sign(f, &s, cred, sad2, &o[0], 1), QS_OK);
+    assert_int_equal(qs_test_samd_audit_count(f->d, where), 4);
 }
 
 /* A code of a step outside the +-1 window is refused as a wrong OTP, on either side, although
@@ -763,6 +898,7 @@ int main(void)
         cmocka_unit_test(test_authorize_refusals),
         cmocka_unit_test(test_concurrent_use_of_one_sad),
         cmocka_unit_test(test_tampered_rows),
+        cmocka_unit_test(test_sad_rows_checked_per_request),
         cmocka_unit_test(test_totp_out_of_window),
         cmocka_unit_test(test_tampered_key_and_totp),
         cmocka_unit_test(test_scheme_refusals),

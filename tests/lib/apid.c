@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <sodium.h>
 
 #include "db/db.h"
@@ -388,6 +389,30 @@ qs_test_http *qs_test_apid_post(const qs_test_apid *d, const char *path, const c
         req.auth = auth;
     }
     return qs_test_apid_request(d, &req);
+}
+
+char *qs_test_apid_login(const qs_test_apid *d, const char *username, const char *password)
+{
+    char raw[512], b64[800], auth[900];
+    int n = snprintf(raw, sizeof raw, "%s:%s", username, password);
+    if (n < 0 || (size_t)n >= sizeof raw)
+        fail(d, "login %s: username and password too long", username);
+    sodium_bin2base64(b64, sizeof b64, (const unsigned char *)raw, (size_t)n,
+                      sodium_base64_VARIANT_ORIGINAL);
+    snprintf(auth, sizeof auth, "Basic %s", b64);
+    qs_test_req req = {.path = "/csc/v2/auth/login", .auth = auth};
+    qs_test_http *r = qs_test_apid_request(d, &req);
+    json_error_t e;
+    json_t *j = r->status == 200 ? json_loads(r->body, 0, &e) : NULL;
+    const char *t = json_string_value(json_object_get(j, "access_token"));
+    if (t == NULL)
+        fail(d, "login %s: HTTP %ld %s", username, r->status, r->body != NULL ? r->body : "");
+    char *token = strdup(t);
+    json_decref(j);
+    qs_test_http_free(r);
+    if (token == NULL)
+        fail(d, "out of memory");
+    return token;
 }
 
 const char *qs_test_http_header(const qs_test_http *r, const char *name, char *buf, size_t len)

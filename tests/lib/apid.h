@@ -83,6 +83,10 @@ qs_test_http *qs_test_apid_request(const qs_test_apid *d, const qs_test_req *req
 qs_test_http *qs_test_apid_post(const qs_test_apid *d, const char *path, const char *bearer,
                                 const char *body);
 
+/* auth/login (CSC v2, HTTP Basic): the access token (malloc'd).  Aborts unless the answer is
+ * 200 with a token. */
+char *qs_test_apid_login(const qs_test_apid *d, const char *username, const char *password);
+
 /* A response header's value (first occurrence, case-insensitive name), copied into buf;
  * NULL when absent. */
 const char *qs_test_http_header(const qs_test_http *r, const char *name, char *buf, size_t len);

@@ -338,6 +338,69 @@ void qs_test_samd_enrol_signer(qs_test_samd *d, qs_sam_client *c, const char *us
     qs_secret_free(uri);
 }
 
+const char qs_test_samd_ca_config[] = "[ca]\n"
+                                      "subject_country = EE\n"
+                                      "subject_organization = qsign Test Trust Services\n"
+                                      "subject_organization_id = NTREE-10000000\n"
+                                      "subject_common_name = qsign Test Qualified CA\n"
+                                      "pds_url = https://qsign.example/pds-en\n"
+                                      "ca_issuers_url = http://qsign.example/pki/ca.crt\n"
+                                      "ocsp_url = http://qsign.example/pki/ocsp\n"
+                                      "crl_url = http://qsign.example/pki/crl\n";
+
+void qs_test_samd_ca_init(qs_test_samd *d, qs_sam_client *c, uint8_t **der, size_t *len)
+{
+    uint8_t *csr = NULL;
+    size_t csr_len = 0;
+    qs_err r =
+        qs_sam_client_ca_init(c, QS_SAM_CA_SELF_SIGNED, "test-operator", der, len, &csr, &csr_len);
+    free(csr);
+    if (r != QS_OK || *der == NULL)
+        samd_die(d, "CA_INIT: %s (%s)", qs_err_name(r), qs_sam_client_error(c));
+}
+
+void qs_test_samd_certified_signer(qs_test_samd *d, qs_sam_client *c, const char *username,
+                                   const char *pin, qs_sam_key_alg alg, qs_test_signer *out,
+                                   char cred[static QS_SAM_ID_BUF], uint8_t **cert,
+                                   size_t *cert_len)
+{
+    char code[QS_SAM_ACTIVATION_BUF], *uri = NULL;
+    uint8_t serial[20];
+    size_t serial_len = 0;
+    uint64_t expires = 0;
+    memset(out, 0, sizeof *out);
+    snprintf(out->username, sizeof out->username, "%s", username);
+    snprintf(out->pin, sizeof out->pin, "%s", pin);
+    qs_sam_signer_req q = {
+        .username = username,
+        .profile = "qcp-n-qscd",
+        .country = "EE",
+        .common_name = "Test Signer",
+        .given_name = "Test",
+        .surname = "Signer",
+        .serial_number = "PNOEE-48010010101",
+        .method = QS_SAM_EVIDENCE_PHYSICAL,
+        .document_type = QS_SAM_DOC_ID_CARD,
+        .document_number = "AB1234567",
+        .document_country = "EE",
+        .actor = "test-officer",
+    };
+    qs_err r = qs_sam_client_create_signer(c, &q, out->user_id, code, &expires);
+    if (r != QS_OK)
+        samd_die(d, "CREATE_SIGNER %s: %s (%s)", username, qs_err_name(r), qs_sam_client_error(c));
+    r = qs_sam_client_activate(c, out->user_id, code, pin, NULL, NULL, &uri);
+    qs_wipe(code, sizeof code);
+    if (r != QS_OK)
+        samd_die(d, "ACTIVATE %s: %s (%s)", username, qs_err_name(r), qs_sam_client_error(c));
+    if (!qs_test_otpauth_parse(uri, out))
+        samd_die(d, "the otpauth URI does not parse");
+    qs_secret_free(uri);
+    qs_sam_issue_req iq = {.user_id = out->user_id, .alg = alg, .actor = "test-officer"};
+    r = qs_sam_client_issue_cert(c, &iq, cred, cert, cert_len, serial, &serial_len);
+    if (r != QS_OK)
+        samd_die(d, "ISSUE_CERT %s: %s (%s)", username, qs_err_name(r), qs_sam_client_error(c));
+}
+
 static uint64_t now_step(const qs_test_signer *s)
 {
     uint64_t step = 0;

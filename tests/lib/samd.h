@@ -114,6 +114,23 @@ void qs_test_signer_code(qs_test_signer *s, char code[static QS_TOTP_CODE_BUF]);
 /* A well-formed code that matches none of the steps around now (never accepted). */
 void qs_test_signer_wrong_code(const qs_test_signer *s, char code[static QS_TOTP_CODE_BUF]);
 
+/* A [ca] section (subject, PDS and the URLs) that lets the daemon issue certificates: pass it
+ * as opts.extra, then qs_test_samd_ca_init. */
+extern const char qs_test_samd_ca_config[];
+
+/* CA_INIT (self-signed root) over `c` (an admin peer): the CA certificate (DER, malloc'd) into
+ * *der.  Aborts on failure. */
+void qs_test_samd_ca_init(qs_test_samd *d, qs_sam_client *c, uint8_t **der, size_t *len);
+
+/* A signer registered the way the registration authority does it, over `c` (an admin peer):
+ * CREATE_SIGNER with identity evidence (natural person, profile qcp-n-qscd), ACTIVATE with the
+ * PIN (the TOTP seed read back into out), ISSUE_CERT of a new key of `alg`.  The credential's
+ * id into cred and its certificate (DER, malloc'd) into *cert.  Aborts on failure. */
+void qs_test_samd_certified_signer(qs_test_samd *d, qs_sam_client *c, const char *username,
+                                   const char *pin, qs_sam_key_alg alg, qs_test_signer *out,
+                                   char cred[static QS_SAM_ID_BUF], uint8_t **cert,
+                                   size_t *cert_len);
+
 /* CREATE_CREDENTIAL over c; aborts on failure.  *spki (malloc'd) may be NULL to ignore it. */
 void qs_test_samd_create_credential(qs_sam_client *c, const char *user_id, qs_sam_key_alg alg,
                                     char id[static QS_SAM_ID_BUF], uint8_t **spki,

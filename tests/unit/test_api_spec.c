@@ -307,6 +307,126 @@ static void test_authdata(void **state)
         expect_desc(API_V2, bad[i], QS_ERR_INVALID_ARGUMENT, "Invalid parameter authData");
 }
 
+/* An array of objects, each checked against a nested spec (signDoc's documentDigests). */
+static const char *const formats[] = {"C", NULL};
+static const api_field_spec entry_spec[] = {
+    {.field = API_F_HASHES,
+     .type = API_T_STRINGS,
+     .required = true,
+     .versions = API_V2_BIT,
+     .min = 1,
+     .max = 2,
+     .elem_min = 4,
+     .elem_max = 88,
+     .flags = API_FS_BASE64},
+    {.field = API_F_SIGNATURE_FORMAT,
+     .type = API_T_STRING,
+     .required = true,
+     .versions = API_V2_BIT,
+     .min = 1,
+     .max = 8,
+     .allowed = formats},
+    {.field = API_F_SIGN_ALGO,
+     .type = API_T_STRING,
+     .versions = API_V2_BIT,
+     .min = 1,
+     .max = 64,
+     .flags = API_FS_OID},
+};
+static const api_field_spec objects_spec[] = {
+    {.field = API_F_CREDENTIAL_ID,
+     .type = API_T_STRING,
+     .versions = API_V2_BIT,
+     .min = 1,
+     .max = 8},
+    {.field = API_F_DOCUMENT_DIGESTS,
+     .type = API_T_OBJECTS,
+     .required = true,
+     .versions = API_V2_BIT,
+     .min = 1,
+     .max = 2,
+     .sub = entry_spec,
+     .nsub = sizeof entry_spec / sizeof entry_spec[0]},
+};
+
+static qs_err parse_objects(const char *text, api_params *p, char *desc)
+{
+    json_decref(last_body);
+    last_body = NULL;
+    qs_err r = api_body_parse((const uint8_t *)text, strlen(text), &last_body, desc, API_DESC_MAX);
+    if (r != QS_OK)
+        return r;
+    return api_spec_parse(last_body, API_V2, objects_spec,
+                          sizeof objects_spec / sizeof objects_spec[0], p, desc, API_DESC_MAX);
+}
+
+static void test_objects(void **state)
+{
+    (void)state;
+    api_params p, e;
+    char d[API_DESC_MAX];
+    assert_int_equal(parse_objects("{\"documentDigests\":[{\"hashes\":[\"AAAA\"],"
+                                   "\"signature_format\":\"C\",\"signAlgo\":\"1.2.3\"},"
+                                   "{\"signature_format\":\"C\",\"hashes\":[\"AAAA\",\"AQID\"]}]}",
+                                   &p, d),
+                     QS_OK);
+    assert_true(p.f[API_F_DOCUMENT_DIGESTS].present);
+    assert_int_equal(p.f[API_F_DOCUMENT_DIGESTS].n, 2);
+    /* an element's parameters, as a handler reads them */
+    assert_int_equal(api_spec_parse(json_array_get(p.f[API_F_DOCUMENT_DIGESTS].a, 1), API_V2,
+                                    entry_spec, sizeof entry_spec / sizeof entry_spec[0], &e, d,
+                                    sizeof d),
+                     QS_OK);
+    assert_int_equal(e.f[API_F_HASHES].n, 2);
+    assert_false(e.f[API_F_SIGN_ALGO].present);
+
+    static const struct {
+        const char *body, *desc;
+    } bad[] = {
+        {"{}", "Missing (or invalid type) array parameter documentDigests"},
+        {"{\"documentDigests\":{}}", "Missing (or invalid type) array parameter documentDigests"},
+        {"{\"documentDigests\":[]}", "Invalid parameter documentDigests"},
+        {"{\"documentDigests\":[{\"hashes\":[\"AAAA\"],\"signature_format\":\"C\"},{\"hashes\":"
+         "[\"AAAA\"],\"signature_format\":\"C\"},{\"hashes\":[\"AAAA\"],\"signature_format\":"
+         "\"C\"}]}",
+         "Invalid parameter documentDigests"},
+        {"{\"documentDigests\":[\"x\"]}", "Invalid parameter documentDigests"},
+        {"{\"documentDigests\":[[]]}", "Invalid parameter documentDigests"},
+        /* inside an element: the member is named */
+        {"{\"documentDigests\":[{\"hashes\":[\"AAAA\"]}]}",
+         "Missing (or invalid type) string parameter signature_format"},
+        {"{\"documentDigests\":[{\"hashes\":[\"AAAA\"],\"signature_format\":\"P\"}]}",
+         "Invalid parameter signature_format"},
+        {"{\"documentDigests\":[{\"hashes\":[\"AA\"],\"signature_format\":\"C\"}]}",
+         "Invalid parameter hashes"},
+        {"{\"documentDigests\":[{\"hashes\":[\"AAA*\"],\"signature_format\":\"C\"}]}",
+         "Invalid Base64 hashes string parameter"},
+        {"{\"documentDigests\":[{\"hashes\":[\"AAAA\"],\"signature_format\":\"C\","
+         "\"signAlgo\":\"x\"}]}",
+         "Invalid parameter signAlgo"},
+        {"{\"documentDigests\":[{\"hashes\":[\"AAAA\"],\"signature_format\":\"C\","
+         "\"colour\":1}]}",
+         "Unknown parameter colour"},
+        /* the element's members are not the body's, nor the other way round */
+        {"{\"documentDigests\":[{\"hashes\":[\"AAAA\"],\"signature_format\":\"C\","
+         "\"credentialID\":\"a\"}]}",
+         "Unknown parameter credentialID"},
+        {"{\"signature_format\":\"C\",\"documentDigests\":[{\"hashes\":[\"AAAA\"],"
+         "\"signature_format\":\"C\"}]}",
+         "Unknown parameter signature_format"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        d[0] = '\0';
+        qs_err r = parse_objects(bad[i].body, &p, d);
+        if (r != QS_ERR_INVALID_ARGUMENT || strcmp(d, bad[i].desc) != 0)
+            fail_msg("%s\n  got %s \"%s\"\n  want \"%s\"", bad[i].body, qs_err_name(r), d,
+                     bad[i].desc);
+        assert_false(p.f[API_F_DOCUMENT_DIGESTS].present);
+    }
+    /* v1 has no such field: the endpoint's spec gives it no name there */
+    assert_null(api_field_name(API_V1, API_F_DOCUMENT_DIGESTS));
+}
+
 static void test_unknown(void **state)
 {
     (void)state;
@@ -357,6 +477,16 @@ static void test_route_specs(void **state)
                         fail_msg("%s: field %d has no name in version %d", ep->name, fs->field, v);
             if (fs->type == API_T_STRING || fs->type == API_T_INT || fs->type == API_T_STRINGS)
                 assert_true(fs->min <= fs->max);
+            /* a nested spec: only for arrays of objects, and its fields named likewise */
+            assert_true((fs->type == API_T_OBJECTS) == (fs->sub != NULL && fs->nsub > 0));
+            for (size_t j = 0; j < fs->nsub; j++) {
+                assert_true((fs->sub[j].versions & ~fs->versions) == 0);
+                for (int v = 0; v < API_VER_COUNT; v++)
+                    if ((fs->sub[j].versions & api_version_get((api_ver)v)->bit) &&
+                        api_field_name((api_ver)v, fs->sub[j].field) == NULL)
+                        fail_msg("%s: nested field %d has no name in version %d", ep->name,
+                                 fs->sub[j].field, v);
+            }
         }
         /* Empty bodies: required fields are reported, nothing crashes. */
         json_t *empty = json_object();
@@ -501,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_authdata),
+        cmocka_unit_test(test_objects),
         cmocka_unit_test(test_unknown),
         cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_route_specs),
