@@ -1,10 +1,11 @@
 # The SAM's audit writer: hash chain, HSM MACs, group commit, signed checkpoints (audit.h), and
 # what auditors use: the verifier, the checkpoint export and the search.
-# The text forms of audit data (RFC 3339 times, hex, UUIDs) on their own, without the HSM, so
+# The text forms of audit data (RFC 3339 times, hex, UUIDs, search results) on their own, without the HSM, so
 # qsignd's audit API writes and reads them as qsignctl does.
-add_library(qsign_audit_text STATIC ${CMAKE_CURRENT_LIST_DIR}/audit_text.c)
+add_library(qsign_audit_text STATIC ${CMAKE_CURRENT_LIST_DIR}/audit_text.c
+    ${CMAKE_CURRENT_LIST_DIR}/audit_rows.c)
 target_include_directories(qsign_audit_text PUBLIC ${PROJECT_SOURCE_DIR})
-target_link_libraries(qsign_audit_text PUBLIC qsign_util PRIVATE OpenSSL::Crypto)
+target_link_libraries(qsign_audit_text PUBLIC qsign_util PRIVATE PkgConfig::JANSSON OpenSSL::Crypto)
 
 add_library(qsign_audit STATIC
     ${CMAKE_CURRENT_LIST_DIR}/audit.c

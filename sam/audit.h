@@ -464,6 +464,18 @@ typedef struct qs_audit_search_params {
 QS_MUST_CHECK qs_err qs_audit_search(qs_db *db, const qs_audit_search_params *p, FILE *out,
                                      uint64_t *count);
 
+struct qs_db_audit_found;
+
+/*
+ * The text of `n` records found by a search, in the form qs_audit_search writes (with the CSV
+ * header line first when `header`): a malloc'd NUL-terminated buffer of *len bytes, empty for
+ * no record.  qsignd's audit API writes its pages with it, so both give the same bytes.
+ * QS_OK, QS_ERR_NOMEM, QS_ERR_INVALID_ARGUMENT for an unknown format, or QS_ERR_DB for a record
+ * that cannot be written (a time beyond the year 9999).
+ */
+QS_MUST_CHECK qs_err qs_audit_rows_text(const struct qs_db_audit_found *found, size_t n,
+                                        qs_audit_format f, bool header, char **out, size_t *len);
+
 /* ---- Text forms --------------------------------------------------------------------------- */
 
 #define QS_AUDIT_TIME_LEN 27 /* "2024-05-01T12:00:00.123456Z" */
