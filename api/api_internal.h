@@ -448,12 +448,20 @@ uint64_t api_now_ms(void);
 /* Microseconds since the Unix epoch (CLOCK_REALTIME). */
 int64_t api_now_us(void);
 
-/* Replies 429 and returns false when the caller's address (and, if username is not NULL, the
+/* What names an account's bucket: the login name a client sent (the account may not exist) or
+ * the authenticated user's id.  Their buckets are kept apart, so failed logins under a name that
+ * spells a user's id do not use up that user's authorization attempts. */
+typedef enum api_rl_account {
+    API_RL_LOGIN_NAME,
+    API_RL_USER_ID,
+} api_rl_account;
+
+/* Replies 429 and returns false when the caller's address (and, if account is not NULL, the
  * account) has no attempts left; otherwise takes the address token and returns true. */
-bool api_rate_limit_attempt(api_request *rq, const char *username);
+bool api_rate_limit_attempt(api_request *rq, api_rl_account kind, const char *account);
 
 /* Takes an account token after a failed attempt. */
-void api_rate_limit_failure(api_request *rq, const char *username);
+void api_rate_limit_failure(api_request *rq, api_rl_account kind, const char *account);
 
 /* ---- Anomalies (api/anomaly.c) ------------------------------------------------------------- */
 

@@ -24,7 +24,7 @@ static void handle(api_request *rq)
         api_reply_error(rq, r, r == QS_ERR_NOMEM ? NULL : desc);
         return;
     }
-    if (!api_rate_limit_attempt(rq, rq->user_id_str))
+    if (!api_rate_limit_attempt(rq, API_RL_USER_ID, rq->user_id_str))
         return;
     if ((r = api_sam_open(api_cfg(rq), &c)) == QS_OK)
         r = qs_sam_client_activate(c, rq->user_id_str, code, pin, NULL, NULL, &uri);
@@ -35,7 +35,7 @@ static void handle(api_request *rq)
         break;
     case QS_ERR_AUTH_FAILED:
     case QS_ERR_MAC:
-        api_rate_limit_failure(rq, rq->user_id_str);
+        api_rate_limit_failure(rq, API_RL_USER_ID, rq->user_id_str);
         api_reply_error(rq, QS_ERR_INVALID_ARGUMENT, "Invalid activation code");
         break;
     case QS_ERR_AUTH_POLICY:

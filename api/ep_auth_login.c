@@ -128,7 +128,7 @@ static void login_basic(api_request *rq)
                         r == QS_ERR_NOMEM ? NULL : "Malformed HTTP Basic Authorization header");
         return;
     }
-    if (!api_rate_limit_attempt(rq, user))
+    if (!api_rate_limit_attempt(rq, API_RL_LOGIN_NAME, user))
         goto out;
     c.username = user;
     if ((r = api_db(rq, &db)) != QS_OK ||
@@ -141,7 +141,7 @@ static void login_basic(api_request *rq)
      * alone, and a CSC token would let them past that separation. */
     if (!c.found || strcmp(c.acct.kind, "signer") != 0) {
         api_password_verify_dummy(rq, pass, pass_len);
-        api_rate_limit_failure(rq, user);
+        api_rate_limit_failure(rq, API_RL_LOGIN_NAME, user);
         api_anomaly_auth_failure(rq, "account", user, "unknown");
         qs_info("login refused: no active signer account");
         api_reply_error(rq, QS_ERR_LOGIN_FAILED, NULL);
@@ -161,7 +161,7 @@ static void login_basic(api_request *rq)
     char uid[API_UUID_STR_LEN + 1];
     api_uuid_format(c.acct.user_id, uid);
     if (!c.success) {
-        api_rate_limit_failure(rq, user);
+        api_rate_limit_failure(rq, API_RL_LOGIN_NAME, user);
         api_anomaly_auth_failure(rq, "account", user, uid);
         qs_info("login refused: wrong password user=%s", uid);
         api_reply_error(rq, QS_ERR_LOGIN_FAILED, NULL);
@@ -228,7 +228,7 @@ static void login_refresh(api_request *rq)
     qs_db *db = NULL;
     qs_err r;
 
-    if (!api_rate_limit_attempt(rq, NULL))
+    if (!api_rate_limit_attempt(rq, API_RL_LOGIN_NAME, NULL))
         return;
     if (api_token_hash(p->s, p->len, c.hash) != QS_OK) {
         api_reply_error(rq, QS_ERR_INVALID_ARGUMENT, "Invalid parameter refresh_token");

@@ -114,7 +114,7 @@ static void handle(api_request *rq)
     uint32_t expires_in = 0;
     qs_err r;
 
-    if (!api_rate_limit_attempt(rq, rq->user_id_str))
+    if (!api_rate_limit_attempt(rq, API_RL_USER_ID, rq->user_id_str))
         return;
     if (p->f[API_F_NUM_SIGNATURES].i > api_cfg(rq)->csc_multisign) {
         api_reply_error(rq, QS_ERR_TOO_MANY_SIGNATURES, NULL);
@@ -164,7 +164,7 @@ static void handle(api_request *rq)
         r = qs_sam_client_authorize(c, &req, sad, &expires_in);
     if (r != QS_OK) {
         if (is_factor_failure(r)) {
-            api_rate_limit_failure(rq, rq->user_id_str);
+            api_rate_limit_failure(rq, API_RL_USER_ID, rq->user_id_str);
             api_anomaly_auth_failure(rq, "credential", cred_str, cred_str);
         }
         if (c != NULL && qs_sam_client_locked(c))

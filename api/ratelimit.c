@@ -1,10 +1,12 @@
 /*
  * Token-bucket rate limits on login and authorization attempts, per client address and per
  * account.  A fixed-size table of buckets keyed by a keyed hash (SipHash, random key) of the
- * address or username; a key probes a few slots and, when they are all taken, replaces the
- * fullest bucket (one that has refilled is indistinguishable from a new one).  Buckets live in
- * this process only: they throttle guessing, while the lasting lockout of signing credentials
- * is the SAM's, in the database.  Thread-safe (one mutex).
+ * address, or of the account: the login name as sent for logins, the user id for an
+ * authenticated signer's attempts, in separate key spaces.  A key probes a few slots and, when
+ * they are all taken, replaces the fullest bucket (one that has refilled is indistinguishable
+ * from a new one).  Buckets live in this process only: they throttle guessing, while the
+ * lasting lockout of signing credentials is the SAM's, in the database.  Thread-safe (one
+ * mutex).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -149,12 +151,27 @@ bool api_ratelimit_take(api_ratelimit *rl, const char *key, size_t key_len, uint
     return use(rl, key, key_len, now_ms, retry_after, true);
 }
 
-bool api_rate_limit_attempt(api_request *rq, const char *username)
+/* An account's bucket key: one letter for the kind of name, then the name (at most
+ * API_USERNAME_MAX bytes; login names are no longer, user ids are shorter). */
+#define RL_ACCOUNT_KEY_MAX (2 + API_USERNAME_MAX)
+
+static size_t account_key(api_rl_account kind, const char *account,
+                          char key[static RL_ACCOUNT_KEY_MAX])
+{
+    size_t n = strnlen(account, API_USERNAME_MAX);
+    key[0] = kind == API_RL_USER_ID ? 'u' : 'n';
+    key[1] = ':';
+    memcpy(key + 2, account, n);
+    return n + 2;
+}
+
+bool api_rate_limit_attempt(api_request *rq, api_rl_account kind, const char *account)
 {
     unsigned wait = 0;
     uint64_t now = api_now_ms();
-    if (username != NULL &&
-        !api_ratelimit_check(rq->srv->rl_account, username, strlen(username), now, &wait)) {
+    char key[RL_ACCOUNT_KEY_MAX];
+    if (account != NULL && !api_ratelimit_check(rq->srv->rl_account, key,
+                                                account_key(kind, account, key), now, &wait)) {
         rq->retry_after = wait;
         api_reply_error(rq, QS_ERR_RATE_LIMITED, NULL);
         return false;
@@ -168,10 +185,11 @@ bool api_rate_limit_attempt(api_request *rq, const char *username)
     return true;
 }
 
-void api_rate_limit_failure(api_request *rq, const char *username)
+void api_rate_limit_failure(api_request *rq, api_rl_account kind, const char *account)
 {
     unsigned wait = 0;
-    if (username != NULL)
-        (void)api_ratelimit_take(rq->srv->rl_account, username, strlen(username), api_now_ms(),
-                                 &wait);
+    char key[RL_ACCOUNT_KEY_MAX];
+    if (account != NULL)
+        (void)api_ratelimit_take(rq->srv->rl_account, key, account_key(kind, account, key),
+                                 api_now_ms(), &wait);
 }

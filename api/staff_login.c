@@ -68,7 +68,7 @@ void api_staff_login(api_request *rq, qs_sam_user_kind kind)
         api_reply_error(rq, QS_ERR_LOGIN_FAILED, "Missing or malformed HTTP Basic credentials");
         goto out;
     }
-    if (!api_rate_limit_attempt(rq, user))
+    if (!api_rate_limit_attempt(rq, API_RL_LOGIN_NAME, user))
         goto out;
     c.username = user;
     if ((r = api_db(rq, &db)) != QS_OK ||
@@ -80,7 +80,7 @@ void api_staff_login(api_request *rq, qs_sam_user_kind kind)
     }
     if (!c.found || strcmp(c.acct.kind, kind_name) != 0) {
         api_password_verify_dummy(rq, pass, pass_len);
-        api_rate_limit_failure(rq, user);
+        api_rate_limit_failure(rq, API_RL_LOGIN_NAME, user);
         api_anomaly_auth_failure(rq, "account", user, "unknown");
         qs_info("%s login refused: no active %s account", kind_name, kind_name);
         api_reply_error(rq, QS_ERR_LOGIN_FAILED, NULL);
@@ -106,7 +106,7 @@ void api_staff_login(api_request *rq, qs_sam_user_kind kind)
         goto out;
     }
     if (!c.success) {
-        api_rate_limit_failure(rq, user);
+        api_rate_limit_failure(rq, API_RL_LOGIN_NAME, user);
         api_anomaly_auth_failure(rq, "account", user, uid);
         qs_info("%s login refused: wrong password or one-time password user=%s", kind_name, uid);
         api_reply_error(rq, QS_ERR_LOGIN_FAILED, "Invalid username, password or OTP");

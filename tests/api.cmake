@@ -74,3 +74,15 @@ if(TARGET qsign-sam AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/lib/samd.c)
             QS_SAM_BIN=$<TARGET_FILE:qsign-sam> QS_QSIGNCTL=$<TARGET_FILE:qsignctl>)
     add_dependencies(test_api_audit qsignd qsign-sam qsignctl)
 endif()
+
+# The CSC API under attack: every SAD-binding attack of the SAM through HTTP, RSASSA-PSS over
+# SHA-384/512, and the rate limits on credentials/authorize, with the real SAM (and its CA) and
+# qsignctl.
+if(TARGET qsign-sam AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/lib/samd.c)
+    qs_add_test(NAME test_api_attacks SOURCES integration/test_api_attacks.c
+        LIBS qsign_test_apid qsign_test_samd OpenSSL::Crypto
+        LABELS api sam integration FIXTURES pg TIMEOUT 900
+        ENV QS_TEST_PG_ENV=${QS_PG_ENV_FILE} QS_QSIGND=$<TARGET_FILE:qsignd>
+            QS_SAM_BIN=$<TARGET_FILE:qsign-sam> QS_QSIGNCTL=$<TARGET_FILE:qsignctl>)
+    add_dependencies(test_api_attacks qsignd qsign-sam qsignctl)
+endif()

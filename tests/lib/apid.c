@@ -359,6 +359,11 @@ qs_test_http *qs_test_apid_request(const qs_test_apid *d, const qs_test_req *req
     }
     if (req->ssl_version != 0)
         curl_easy_setopt(c, CURLOPT_SSLVERSION, req->ssl_version);
+    if (req->source_address != NULL) {
+        snprintf(line, sizeof line, "host!%s", req->source_address);
+        curl_easy_setopt(c, CURLOPT_INTERFACE, line);
+        curl_easy_setopt(c, CURLOPT_IPRESOLVE, (long)CURL_IPRESOLVE_V4);
+    }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);

@@ -67,6 +67,9 @@ typedef struct qs_test_req {
     const char *const *headers; /* extra "Name: value" lines, NULL-terminated, or NULL */
     long ssl_version;           /* libcurl CURLOPT_SSLVERSION; 0: default */
     bool chunked;               /* send the body with chunked transfer encoding */
+    const char *source_address; /* the client's local IPv4 address (e.g. another loopback
+                                 * address, 127.0.0.2), so the daemon sees another client
+                                 * address; NULL: the system's choice */
 } qs_test_req;
 
 typedef struct qs_test_http {

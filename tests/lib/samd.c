@@ -131,6 +131,17 @@ void qs_test_samd_setup(qs_test_samd *d, const char *tag, const qs_test_samd_opt
     write_config(d);
 }
 
+void qs_test_samd_configure(qs_test_samd *d, const qs_test_samd_opts *opts)
+{
+    qs_test_samd_opts o = {0};
+    if (opts != NULL)
+        o = *opts;
+    if (o.public_socket != d->opts.public_socket)
+        samd_die(d, "the socket's place cannot change after setup");
+    d->opts = o;
+    write_config(d);
+}
+
 static bool samd_answers(const qs_test_samd *d)
 {
     qs_sam_client *c = NULL;

@@ -70,6 +70,10 @@ void qs_test_samd_setup(qs_test_samd *d, const char *tag, const qs_test_samd_opt
 /* Starts the daemon and waits until it answers PING (at most 60 s). */
 void qs_test_samd_launch(qs_test_samd *d);
 
+/* Replaces the options and rewrites the config file (the token, database, socket and writer
+ * stay); a running daemon reads it at its next launch. */
+void qs_test_samd_configure(qs_test_samd *d, const qs_test_samd_opts *opts);
+
 /* Sends `sig` and waits for the process (SIGKILL after 30 s).  Returns the exit status, or
  * 128 + the signal that ended it. */
 int qs_test_samd_terminate(qs_test_samd *d, int sig);
