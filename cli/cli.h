@@ -50,6 +50,10 @@ int qs_ctl_user(const qs_ctl_config *cfg, int argc, char **argv);
 int qs_ctl_credential(const qs_ctl_config *cfg, int argc, char **argv);
 int qs_ctl_account(const qs_ctl_config *cfg, int argc, char **argv);
 int qs_ctl_audit(const qs_ctl_config *cfg, int argc, char **argv);
+/* qsignctl audit evidence | check-evidence | key (cli/cmd_evidence.c). */
+int qs_ctl_audit_evidence(const qs_ctl_config *cfg, int argc, char **argv);
+int qs_ctl_audit_check_evidence(const qs_ctl_config *cfg, int argc, char **argv);
+int qs_ctl_audit_key(const qs_ctl_config *cfg, int argc, char **argv);
 int qs_ctl_ca(const qs_ctl_config *cfg, int argc, char **argv);
 int qs_ctl_cert(const qs_ctl_config *cfg, int argc, char **argv);
 int qs_ctl_crl(const qs_ctl_config *cfg, int argc, char **argv);

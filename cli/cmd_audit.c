@@ -12,6 +12,9 @@
  *       the matching records, one per line with every column, oldest first
  *   qsignctl audit checkpoints export [--output FILE]
  *       every stored checkpoint as JSON lines, to keep outside the database for verify
+ *   qsignctl audit evidence | check-evidence | key export
+ *       the evidence of one signature, its offline check, the audit public key
+ *       (cli/cmd_evidence.c)
  * Progress goes to standard error, and only when it is a terminal.
  */
 #define QS_LOG_MODULE "qsignctl"
@@ -42,6 +45,11 @@ static void audit_usage(FILE *f)
             "                             [--from TIME] [--to TIME] [--result success|failure]\n"
             "                             [--writer W] [--format jsonl|csv]\n"
             "       qsignctl audit checkpoints export [--output FILE]\n"
+            "       qsignctl audit evidence (--record WRITER/SEQ | --hash HEX|BASE64 |\n"
+            "                               --signature BASE64) [--signature BASE64] "
+            "[--out FILE]\n"
+            "       qsignctl audit check-evidence FILE --audit-key PEM --ca-cert PEM\n"
+            "       qsignctl audit key export [--writer W] [--hsm] [--out FILE]\n"
             "TIME is RFC 3339 (2024-05-01T12:00:00Z, 2024-05-01T14:00:00.5+02:00) or a date\n"
             "(2024-05-01, midnight UTC); --from is inclusive, --to exclusive.\n");
 }
@@ -504,6 +512,12 @@ int qs_ctl_audit(const qs_ctl_config *cfg, int argc, char **argv)
         return audit_search(cfg, argc - 1, argv + 1);
     if (strcmp(sub, "checkpoints") == 0)
         return audit_checkpoints(cfg, argc - 1, argv + 1);
+    if (strcmp(sub, "evidence") == 0)
+        return qs_ctl_audit_evidence(cfg, argc - 1, argv + 1);
+    if (strcmp(sub, "check-evidence") == 0)
+        return qs_ctl_audit_check_evidence(cfg, argc - 1, argv + 1);
+    if (strcmp(sub, "key") == 0)
+        return qs_ctl_audit_key(cfg, argc - 1, argv + 1);
     fprintf(stderr, "qsignctl: audit: unknown sub-command \"%s\"\n", sub);
     audit_usage(stderr);
     return 2;

@@ -80,6 +80,12 @@ static void qs_ctl_usage(FILE *f)
             "                    matching audit records as JSON lines or CSV\n"
             "  audit checkpoints export [--output FILE]\n"
             "                    the signed checkpoints, to keep for a later audit verify\n"
+            "  audit evidence --record WRITER/SEQ | --hash H | --signature S [--out FILE]\n"
+            "                    the evidence bundle of one signature (JSON)\n"
+            "  audit check-evidence FILE --audit-key PEM --ca-cert PEM\n"
+            "                    check an evidence bundle offline (needs no config)\n"
+            "  audit key export [--writer W] [--hsm] [--out FILE]\n"
+            "                    the audit public key(s) that sign checkpoints (PEM)\n"
             "  ca init --self-signed [--out FILE] | --csr FILE\n"
             "                    make the CA and OCSP responder keys in the token and a\n"
             "                    self-signed root, or a request for an external root\n"
@@ -140,9 +146,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "qsignctl: cannot initialise libsodium\n");
         return 1;
     }
+    /* Checking evidence is offline: a third party runs it with the files it was given, so it
+     * reads no config (the defaults fill the struct). */
+    bool offline = strcmp(argv[optind], "audit") == 0 && optind + 1 < argc &&
+                   strcmp(argv[optind + 1], "check-evidence") == 0;
     qs_ctl_config cfg;
     char err[1024];
-    if (qs_cfg_load_file(config_path, qs_ctl_options, &cfg, err, sizeof err) != QS_OK) {
+    qs_err cr = offline
+                    ? qs_cfg_load_buf("", 0, "(defaults)", qs_ctl_options, &cfg, err, sizeof err)
+                    : qs_cfg_load_file(config_path, qs_ctl_options, &cfg, err, sizeof err);
+    if (cr != QS_OK) {
         fprintf(stderr, "qsignctl: %s\n", err);
         return 1;
     }

@@ -174,4 +174,44 @@ QS_MUST_CHECK qs_err qs_db_audit_search(qs_db *db, const qs_db_audit_filter *f,
 /* Frees what qs_db_audit_search returned.  NULL is a no-op. */
 void qs_db_audit_found_free(qs_db_audit_found *found, size_t n);
 
+/* ---- Evidence of a signature ------------------------------------------------------------- */
+
+/* Most records one qs_db_audit_find call returns. */
+#define QS_DB_AUDIT_FIND_MAX 10000
+
+/* What qs_db_audit_find keeps: successful records of event_type matching every criterion
+ * given (NULL: no restriction). */
+typedef struct qs_db_audit_match {
+    const char *event_type;       /* exact; required */
+    const uint8_t *user_id;       /* QS_DB_AUDIT_UUID_LEN bytes, or NULL */
+    const uint8_t *credential_id; /* likewise */
+    const uint8_t *sad_ref;       /* QS_DB_AUDIT_SAD_REF_LEN bytes, or NULL */
+    const char *detail_key;       /* with detail_value: details::jsonb ->> key = value */
+    const char *detail_value;
+    bool has_to; /* event_time <= to_us */
+    int64_t to_us;
+} qs_db_audit_match;
+
+/* Up to `limit` (1..QS_DB_AUDIT_FIND_MAX) successful records matching `m`, in (event_time,
+ * writer_id, seq) order, every criterion a bound parameter: *found is a malloc'd array of *n
+ * (free with qs_db_audit_found_free), NULL when *n == 0. */
+QS_MUST_CHECK qs_err qs_db_audit_find(qs_db *db, const qs_db_audit_match *m, size_t limit,
+                                      qs_db_audit_found **found, size_t *n);
+
+/* Most digests one SAD authorizes (sads.num_signatures is at most 1000). */
+#define QS_DB_AUDIT_SAD_DIGESTS_MAX 1000
+#define QS_DB_AUDIT_DIGEST_MAX      64 /* bytes: SHA-512 */
+
+/* One digest an SAD authorized. */
+typedef struct qs_db_audit_digest {
+    uint8_t digest[QS_DB_AUDIT_DIGEST_MAX];
+    size_t len;
+} qs_db_audit_digest;
+
+/* Every digest the SAD sad_ref authorized (qsign.sad_hashes), ordered by length then bytes:
+ * *digests is a malloc'd array of *n (free it), NULL when the SAD has none stored. */
+QS_MUST_CHECK qs_err qs_db_audit_sad_digests(qs_db *db,
+                                             const uint8_t sad_ref[static QS_DB_AUDIT_SAD_REF_LEN],
+                                             qs_db_audit_digest **digests, size_t *n);
+
 #endif

@@ -1,8 +1,10 @@
 /*
  * audit_checkpoints rows as the read operations return them (pg_audit_checkpoint_last.c,
- * pg_audit_checkpoint_page.c), and variable-length bytea values.
+ * pg_audit_checkpoint_page.c), records found with their writer (pg_audit_search.c,
+ * pg_audit_find.c), and variable-length bytea values.
  */
 #define QS_LOG_MODULE "db"
+#include <stdlib.h>
 #include <string.h>
 
 #include "db/db_audit_internal.h"
@@ -48,5 +50,24 @@ qs_err qs_db_audit_checkpoint_read(const PGresult *res, int i, qs_db_audit_check
         (r = qs_db_audit_get_bytea(res, i, 3, out->signature, sizeof out->signature,
                                    &out->signature_len, NULL)) != QS_OK)
         memset(out, 0, sizeof *out);
+    return r;
+}
+
+qs_err qs_db_audit_found_read(const PGresult *res, int i, qs_db_audit_found *out)
+{
+    char *w = NULL;
+    qs_err r = qs_db_audit_row_read(res, i, &out->row);
+    if (r != QS_OK)
+        return r;
+    r = qs_db_get_text(res, i, QS_DB_AUDIT_ROW_NCOLUMNS, &w);
+    if (r == QS_OK && strlen(w) > QS_DB_AUDIT_WRITER_MAX) {
+        qs_bug("audit writer id of %zu bytes", strlen(w));
+        r = QS_ERR_DB;
+    }
+    if (r == QS_OK)
+        memcpy(out->writer_id, w, strlen(w) + 1);
+    else
+        qs_db_audit_row_clear(&out->row);
+    free(w);
     return r;
 }

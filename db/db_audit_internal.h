@@ -15,6 +15,13 @@
 QS_MUST_CHECK qs_err qs_db_audit_checkpoint_read(const PGresult *res, int row,
                                                  qs_db_audit_checkpoint *out);
 
+/* Number of columns in QS_DB_AUDIT_ROW_COLUMNS (db_internal.h). */
+#define QS_DB_AUDIT_ROW_NCOLUMNS 12
+
+/* Reads row `row` of a result selecting QS_DB_AUDIT_ROW_COLUMNS then writer_id into *out
+ * (owning its row). */
+QS_MUST_CHECK qs_err qs_db_audit_found_read(const PGresult *res, int row, qs_db_audit_found *out);
+
 /* A binary bytea column of 1..cap bytes into buf (*len its length); with present == NULL the
  * value must not be NULL, else *present tells whether it was. */
 QS_MUST_CHECK qs_err qs_db_audit_get_bytea(const PGresult *res, int row, int col, uint8_t *buf,

@@ -40,25 +40,6 @@ void qs_db_audit_found_free(qs_db_audit_found *found, size_t n)
     free(found);
 }
 
-static qs_err read_found(const PGresult *res, int i, qs_db_audit_found *out)
-{
-    char *w = NULL;
-    qs_err r = qs_db_audit_row_read(res, i, &out->row);
-    if (r != QS_OK)
-        return r;
-    r = qs_db_get_text(res, i, 12, &w);
-    if (r == QS_OK && strlen(w) > QS_DB_AUDIT_WRITER_MAX) {
-        qs_bug("audit writer id of %zu bytes", strlen(w));
-        r = QS_ERR_DB;
-    }
-    if (r == QS_OK)
-        memcpy(out->writer_id, w, strlen(w) + 1);
-    else
-        qs_db_audit_row_clear(&out->row);
-    free(w);
-    return r;
-}
-
 qs_err qs_db_audit_search(qs_db *db, const qs_db_audit_filter *f, qs_db_audit_cursor *cursor,
                           size_t limit, qs_db_audit_found **found, size_t *n)
 {
@@ -144,7 +125,7 @@ qs_err qs_db_audit_search(qs_db *db, const qs_db_audit_filter *f, qs_db_audit_cu
         goto out;
     }
     for (; got < total; got++) {
-        r = read_found(res, (int)got, &a[got]);
+        r = qs_db_audit_found_read(res, (int)got, &a[got]);
         if (r != QS_OK)
             goto out;
     }

@@ -22,3 +22,7 @@ if(TARGET qsign_audit AND TARGET qsignctl)
         LABELS sam integration FIXTURES pg
         ENV QS_TEST_PG_ENV=${QS_PG_ENV_FILE} QS_QSIGNCTL=$<TARGET_FILE:qsignctl>)
 endif()
+# The reader of evidence bundles (qsignctl audit check-evidence): parse and every check.
+if(TARGET qsign_audit)
+    qs_add_fuzzer(NAME evidence SOURCES fuzz/fuzz_evidence.c LIBS qsign_audit)
+endif()

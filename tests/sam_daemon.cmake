@@ -42,3 +42,12 @@ qs_add_test(NAME test_sam_ca SOURCES integration/test_sam_ca.c
     ENV QS_TEST_PG_ENV=${QS_PG_ENV_FILE} QS_SAM_BIN=$<TARGET_FILE:qsign-sam>
         QS_QSIGNCTL=$<TARGET_FILE:qsignctl>)
 add_dependencies(test_sam_ca qsign-sam qsignctl)
+
+# Evidence of sole control: bundles of real signatures built by `qsignctl audit evidence` and
+# checked offline by `qsignctl audit check-evidence`, and every byte of them tampered with.
+qs_add_test(NAME test_audit_evidence SOURCES integration/test_audit_evidence.c
+    LIBS qsign_test_samd qsign_audit OpenSSL::Crypto PkgConfig::SODIUM PkgConfig::JANSSON
+    LABELS sam audit integration FIXTURES pg TIMEOUT 900
+    ENV QS_TEST_PG_ENV=${QS_PG_ENV_FILE} QS_SAM_BIN=$<TARGET_FILE:qsign-sam>
+        QS_QSIGNCTL=$<TARGET_FILE:qsignctl>)
+add_dependencies(test_audit_evidence qsign-sam qsignctl)
