@@ -3,17 +3,18 @@
 #
 #   bench/audit-verify-bench.sh [BUILD_DIR [RECORDS]]
 #
-# BUILD_DIR (default build/aud-rel; a Release build is meant) must hold bin/qsignctl and
+# BUILD_DIR (default build/release; a Release build is meant) must hold bin/qsignctl and
 # bin/qsign-bench-audit.  In a scratch directory it starts a throwaway PostgreSQL cluster
 # (tests/lib/pg-cluster), makes a SoftHSM token, runs `qsignctl db migrate` and `qsignctl hsm
 # init`, has qsign-bench-audit write RECORDS records (default 1000000) with the real writer and
 # time the parts of verification, then runs the real `qsignctl audit verify`, an export of the
-# checkpoints and `qsignctl audit verify --checkpoints`.  Everything is removed at the end.
+# checkpoints and `qsignctl audit verify --checkpoints`; then tampers with the log (one record
+# changed, one deleted) and shows what verify says.  Everything is removed at the end.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(cd "$here/.." && pwd)
-build=${1:-$src/build/aud-rel}
+build=${1:-$src/build/release}
 records=${2:-1000000}
 case $build in
 /*) ;;
@@ -83,3 +84,24 @@ echo "== qsignctl audit checkpoints export + verify --checkpoints"
 "$ctl" -c "$scratch/qsignctl.conf" audit checkpoints export --output "$scratch/cps.jsonl"
 /usr/bin/time -f "   (%e s wall, %M kB max resident)" \
     "$ctl" -c "$scratch/qsignctl.conf" audit verify --checkpoints "$scratch/cps.jsonl"
+
+# What verify says of a tampered log: as the superuser (the roles cannot), with the append-only
+# triggers skipped, one record of the middle of the chain gets another actor, and one record
+# further on is deleted.  verify must name both and exit non-zero.
+writer=$("$psql" -X -qAt -h "$PGHOST" -p "$PGPORT" -U "$QS_PG_SUPERUSER" -d qsign \
+    -c "SELECT writer_id FROM qsign.audit_log GROUP BY writer_id ORDER BY count(*) DESC LIMIT 1")
+mid=$((records / 2))
+echo "== tampered: writer $writer, seq $mid gets another actor, seq $((mid + 1000)) is deleted"
+"$psql" -X -q -h "$PGHOST" -p "$PGPORT" -U "$QS_PG_SUPERUSER" -d qsign -v ON_ERROR_STOP=1 \
+    -v w="$writer" -v a="$mid" -v b="$((mid + 1000))" <<'SQL'
+SET session_replication_role = replica;
+UPDATE qsign.audit_log SET actor = 'mallory' WHERE writer_id = :'w' AND seq = :a;
+DELETE FROM qsign.audit_log WHERE writer_id = :'w' AND seq = :b;
+SQL
+rc=0
+"$ctl" -c "$scratch/qsignctl.conf" audit verify || rc=$?
+echo "   (exit status $rc)"
+((rc != 0)) || {
+    echo "audit-verify-bench: verify found nothing in the tampered log" >&2
+    exit 1
+}
