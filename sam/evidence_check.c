@@ -882,19 +882,22 @@ static bool check_value(ck *c)
     if (!hex_is(d_str(c->sig.d, "signature_sha256"), fp, sizeof fp))
         return say(c, "the signature value is not the one the signature record holds the "
                       "SHA-256 of");
-    const char *hex = d_str(c->sig.d, "hash");
+    /* A document signature (signDoc, CAdES) signs the digest of the signed attributes the SAM
+     * built around the authorized document digest; its record names both. */
+    const char *attrs = d_str(c->sig.d, "signed_attrs_digest");
+    const char *hex = attrs != NULL ? attrs : d_str(c->sig.d, "hash");
+    const char *what = attrs != NULL ? "the signed attributes' digest" : "the signed hash";
     if (hex == NULL ||
         sodium_hex2bin(hash, sizeof hash, hex, strlen(hex), NULL, &hlen, NULL) != 0 || hlen == 0)
-        return say(c, "the signature record's hash is not hex");
+        return say(c, "the signature record's %s is not hex", what);
     if (c->cert == NULL || !verify_value(c, hash, hlen))
-        return say(c,
-                   "the signature value does not verify with the certificate's key over the "
-                   "hash (%s)",
+        return say(c, "the signature value does not verify with the certificate's key over %s (%s)",
+                   what,
                    d_str(c->sig.d, "sig_scheme") != NULL ? d_str(c->sig.d, "sig_scheme") : "?");
     say(c,
         "its SHA-256 is the record's signature_sha256, and it verifies with the "
-        "certificate's key over the signed hash (%s)",
-        d_str(c->sig.d, "sig_scheme"));
+        "certificate's key over %s (%s)",
+        what, d_str(c->sig.d, "sig_scheme"));
     return true;
 }
 

@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/cms.h>
 #include <sodium.h>
 
 #include "sam/audit.h"
@@ -965,6 +966,51 @@ static void test_two_segments(void **state)
     assert_int_equal(qs_test_samd_verify_audit(F->d, &n), QS_OK);
 }
 
+/* A document signature (SIGN_DOC, CAdES): its value signs the digest of the signed attributes
+ * the SAM built, which the record names beside the document digest; the bundle found by that
+ * value checks out, the value verified over the signed attributes' digest. */
+static void test_document_signature(void **state)
+{
+    (void)state;
+    uint8_t doc[32];
+    crypto_hash_sha256(doc, (const unsigned char *)"document seven", 14);
+    char sad[QS_SAM_SAD_BUF];
+    qs_sam_bytes h = {doc, sizeof doc};
+    authorize(&F->a, QS_SAM_HASH_SHA256, &h, 1, 1, sad);
+    qs_sam_sign_req q = {.user_id = F->a.s.user_id,
+                         .credential_id = F->a.cred,
+                         .sad = sad,
+                         .hash_alg = QS_SAM_HASH_SHA256,
+                         .hashes = &h,
+                         .n_hashes = 1,
+                         .scheme = QS_SAM_SIG_ECDSA};
+    qs_sam_signatures cms;
+    EXPECT(qs_sam_client_sign_doc(F->c, &q, &cms), QS_OK);
+    qs_wipe(sad, sizeof sad);
+    assert_int_equal(cms.n, 1);
+    const unsigned char *p = cms.sig[0];
+    CMS_ContentInfo *ci = d2i_CMS_ContentInfo(NULL, &p, (long)cms.len[0]);
+    assert_non_null(ci);
+    CMS_SignerInfo *si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(ci), 0);
+    assert_non_null(si);
+    const ASN1_OCTET_STRING *v = CMS_SignerInfo_get0_signature(si);
+    char b64[1024];
+    b64_of(ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v), b64, sizeof b64);
+    CMS_ContentInfo_free(ci);
+    qs_sam_signatures_free(&cms);
+    restart_sam(); /* a checkpoint covers it */
+
+    ctl_out o = ctl("audit evidence --signature '%s' --out document.json", b64);
+    if (o.rc != 0)
+        ctl_fail(&o, "evidence of a document signature");
+    ctl_free(&o);
+    expect_valid("document.json", true);
+    o = ctl("audit check-evidence document.json --audit-key audit.pem --ca-cert ca.pem");
+    if (strstr(o.out, "over the signed attributes' digest") == NULL)
+        ctl_fail(&o, "signature value over the signed attributes");
+    ctl_free(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -975,6 +1021,7 @@ int main(void)
         cmocka_unit_test(test_forgeries),
         cmocka_unit_test(test_wrong_trust),
         cmocka_unit_test(test_two_segments),
+        cmocka_unit_test(test_document_signature),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
