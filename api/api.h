@@ -27,6 +27,8 @@ typedef struct qs_api_config {
     char *tls_key_file;         /* PEM private key, mode 0600 or tighter */
     bool plain_http_loopback;   /* allow plain HTTP on a loopback address */
     bool trust_forwarded_for;   /* take the client address from X-Forwarded-For (proxy) */
+    char *public_origin;        /* the origin browsers use ("https://sign.example"); empty:
+                                   this listener's scheme and the request's Host header */
     int64_t threads;            /* worker threads */
     int64_t max_body;           /* bytes */
     int64_t max_header;         /* bytes of all request headers together */

@@ -293,6 +293,9 @@ extern const api_endpoint api_ep_ra_certificates_revoke;
 extern const api_endpoint api_ep_account_activate;
 extern const api_endpoint api_ep_audit_login;
 extern const api_endpoint api_ep_audit_search;
+extern const api_endpoint api_ep_account_info;
+extern const api_endpoint api_ep_web_index;
+extern const api_endpoint api_ep_web_asset;
 
 struct api_request {
     api_server *srv;
@@ -337,6 +340,7 @@ struct api_request {
     unsigned status;
     const char *error_code; /* CSC error of an error reply, for the access log */
     const char *allow;      /* Allow header of a 405 */
+    const char *csp;        /* Content-Security-Policy of the reply; NULL: API_CSP_API */
     unsigned retry_after;   /* Retry-After of a 429 or 503, seconds; 0: none */
 };
 
@@ -369,6 +373,10 @@ void api_reply_header(api_request *rq, const char *name, const char *value);
 /* Replies `status` with a text body (buf is malloc'd and stolen). */
 void api_reply_text(api_request *rq, unsigned status, const char *content_type, char *buf,
                     size_t len);
+
+/* Replies `status` with a body that lives as long as the process (an embedded file). */
+void api_reply_static(api_request *rq, unsigned status, const char *content_type,
+                      const uint8_t *data, size_t len);
 
 /*
  * The one error reply: the status and CSC error of `e` from the error table and
@@ -704,6 +712,62 @@ struct qs_api_server {
     api_window *auth_failures; /* NULL when [anomaly] auth_failures is 0 */
     api_window *signatures;    /* NULL when [anomaly] bulk_signatures is 0 */
 };
+
+/* ---- The web page (api/web/, embedded by api/embed_web.cmake) ------------------------------ */
+
+/*
+ * Every reply carries a Content-Security-Policy, X-Frame-Options: DENY, X-Content-Type-Options:
+ * nosniff and Referrer-Policy: no-referrer.  The page and its files get API_CSP_PAGE: their own
+ * scripts, styles and images, fetches to this origin only, no framing, no <base>, forms posting
+ * here only, and Trusted Types so no string becomes markup or script.  Every other reply (JSON,
+ * DER) gets API_CSP_API, which allows nothing.
+ */
+#define API_CSP_PAGE                                                                               \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "                    \
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "            \
+    "require-trusted-types-for 'script'; trusted-types 'none'"
+#define API_CSP_API    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+#define API_WEB_PREFIX "/web/"
+#define API_WEB_INDEX  "/web/index.html" /* also served at / */
+
+typedef struct api_web_asset {
+    const char *path;         /* "/web/app.js" */
+    const char *content_type; /* "text/javascript; charset=utf-8" */
+    const uint8_t *data;
+    size_t len;
+} api_web_asset;
+
+/* The embedded files (generated at build time), and the one at `path` exactly (NULL: none). */
+extern const api_web_asset api_web_assets[];
+extern const size_t api_web_assets_count;
+const api_web_asset *api_web_find(const char *path);
+
+/*
+ * Whether a request may go on as far as its Origin header goes (CSRF defence in depth; the API
+ * takes its credentials only from the Authorization header and sets no cookies).  A GET, HEAD
+ * or OPTIONS request always may, and so may a request without Origin (non-browser clients send
+ * none).  Otherwise the Origin must be the server's own: `public_origin` when it is not empty,
+ * else "https://" (tls) or "http://" followed by the Host header, a default port (:443, :80)
+ * ignored; compared without regard to case.  "null" and every other origin are refused.
+ */
+bool api_origin_allowed(const char *method, const char *origin, const char *host, bool tls,
+                        const char *public_origin);
+
+/* Whether `s` is a usable [http] public_origin: "http://" or "https://" and a host (and port),
+ * nothing after it. */
+bool api_origin_valid(const char *s);
+
+/* ---- QR codes ------------------------------------------------------------------------------- */
+
+#define API_QR_TEXT_MAX 1024 /* longest text drawn */
+
+/*
+ * Draws `text` (1..API_QR_TEXT_MAX bytes) as a QR code in SVG: one white square and one black
+ * path, in module units with a quiet zone of four.  QS_OK and *svg (malloc'd, NUL-terminated,
+ * *len bytes without the NUL; it encodes the text, so free it with qs_free_wiped(*svg, *len + 1)),
+ * QS_ERR_INVALID_ARGUMENT (empty or too long), QS_ERR_NOMEM.
+ */
+QS_MUST_CHECK qs_err api_qr_svg(const char *text, char **svg, size_t *len);
 
 /* ---- JSON memory ----------------------------------------------------------------------------- */
 

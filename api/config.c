@@ -51,6 +51,11 @@ const qs_cfg_opt qs_api_options[] = {
     OPT_BOOL("http", "trust_forwarded_for", "false",
              "take the client address from the last X-Forwarded-For entry (only behind a proxy)",
              trust_forwarded_for),
+    OPT_STR("http", "public_origin", "",
+            "origin of the web page as browsers see it, e.g. https://sign.example (state-changing "
+            "requests with another Origin header are refused; empty: https:// or http:// and the "
+            "request's Host)",
+            public_origin),
     OPT_INT("http", "threads", "4", "worker threads", threads, 1, 256),
     OPT_INT("http", "max_body", "1048576", "largest request body in bytes (413 beyond)", max_body,
             1024, 64 * 1024 * 1024),
@@ -243,6 +248,13 @@ static qs_err check(qs_api_config *cfg, const char *origin, char *err, size_t er
         snprintf(err, err_len,
                  "%s: [http] plain_http_loopback: plain HTTP only on a loopback address, not %s",
                  origin, cfg->listen_address);
+        return QS_ERR_CONFIG;
+    }
+    if (cfg->public_origin[0] != '\0' && !api_origin_valid(cfg->public_origin)) {
+        snprintf(err, err_len,
+                 "%s: [http] public_origin: \"%s\" is not http:// or https:// and a host"
+                 " (with an optional port, nothing after it)",
+                 origin, cfg->public_origin);
         return QS_ERR_CONFIG;
     }
     if (cfg->db_conninfo[0] == '\0') {

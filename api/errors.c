@@ -124,6 +124,8 @@ api_err_info api_err_lookup(int e)
                     API_NO_COUNTER);
     case QS_ERR_CERT_MISSING:
         return ERR(400, "invalid_request", NULL, "The credential has no signing certificate");
+    case QS_ERR_CROSS_ORIGIN:
+        return ERR(403, "access_denied", NULL, "Cross-origin request refused");
     }
     return SERVER_ERROR;
 }

@@ -1,7 +1,9 @@
 /*
  * Replies.  Every request gets exactly one; the core queues it.  Common headers go on every
- * response: the request id, no caching (bodies can hold tokens), no MIME sniffing.  Response
- * buffers are wiped when libmicrohttpd releases them, since token replies hold secrets.
+ * response: the request id, no caching (bodies can hold tokens), no MIME sniffing, a
+ * Content-Security-Policy (the page's for the web page, one allowing nothing for the rest), no
+ * framing and no referrer.  Response buffers are wiped when libmicrohttpd releases them, since
+ * token replies hold secrets.
  */
 #define QS_LOG_MODULE "api"
 #include <stdarg.h>
@@ -56,6 +58,9 @@ static void set_reply(api_request *rq, unsigned status, struct MHD_Response *res
     add_header(resp, "X-Request-Id", rq->rid);
     add_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     add_header(resp, "X-Content-Type-Options", "nosniff");
+    add_header(resp, "Content-Security-Policy", rq->csp != NULL ? rq->csp : API_CSP_API);
+    add_header(resp, "X-Frame-Options", "DENY");
+    add_header(resp, "Referrer-Policy", "no-referrer");
     if (rq->srv->tls)
         add_header(resp, "Strict-Transport-Security", "max-age=31536000");
     rq->resp = resp;
@@ -116,6 +121,17 @@ void api_reply_header(api_request *rq, const char *name, const char *value)
 {
     if (rq->resp != NULL)
         add_header(rq->resp, name, value);
+}
+
+void api_reply_static(api_request *rq, unsigned status, const char *content_type,
+                      const uint8_t *data, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return;
+    add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    set_reply(rq, status, resp);
 }
 
 void api_reply_error(api_request *rq, qs_err e, const char *description)

@@ -1,9 +1,10 @@
 /*
  * The one route table.  CSC methods are listed once with the versions that serve them and are
  * reached at /csc/v1/<path> and /csc/v2/<path>; info.methods is derived from this table, so it
- * lists exactly what is implemented.  Other paths (/pki, /ra/v1, /account/v1, /audit/v1) match
- * exactly, or by prefix for an endpoint that takes the rest of the path (OCSP over GET).  Metric
- * series: two slots per route (v1, v2; other paths use the first), and one for unmatched paths.
+ * lists exactly what is implemented.  Other paths (/pki, /ra/v1, /account/v1, /audit/v1, the
+ * web page at /) match exactly, or by prefix for an endpoint that takes the rest of the path
+ * (OCSP over GET, the page's files under /web/).  Metric series: two slots per route (v1, v2;
+ * other paths use the first), and one for unmatched paths.
  */
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +38,9 @@ static const api_route routes[] = {
     {"/account/v1/activate", &api_ep_account_activate},
     {"/audit/v1/login", &api_ep_audit_login},
     {"/audit/v1/search", &api_ep_audit_search},
+    {"/account/v1/info", &api_ep_account_info},
+    {"/", &api_ep_web_index},
+    {API_WEB_PREFIX, &api_ep_web_asset},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])

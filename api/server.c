@@ -189,6 +189,13 @@ static void begin(api_ctx *ctx, const char *url)
         api_reply_errorf(rq, QS_ERR_METHOD_NOT_ALLOWED, "Method not allowed, use %s", want);
         return;
     }
+    const char *origin = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Origin");
+    const char *host = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (!api_origin_allowed(ctx->x.method, origin, host, rq->srv->tls, cfg->public_origin)) {
+        qs_info("refused a %s request from origin %.100s", ctx->x.method, origin);
+        api_reply_error(rq, QS_ERR_CROSS_ORIGIN, NULL);
+        return;
+    }
     const char *cl =
         MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl != NULL) {

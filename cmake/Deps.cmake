@@ -7,6 +7,7 @@ pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
 pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
 pkg_check_modules(LIBP11 REQUIRED IMPORTED_TARGET libp11)
 pkg_check_modules(MHD IMPORTED_TARGET libmicrohttpd)
+pkg_check_modules(QRENCODE REQUIRED IMPORTED_TARGET libqrencode)
 pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
 
 # The PKCS#11 module used by tests, benchmarks and the local stack.

@@ -6,6 +6,7 @@ target_sources(qsign_db PRIVATE
     ${CMAKE_CURRENT_SOURCE_DIR}/pg_account_get_by_username.c
     ${CMAKE_CURRENT_SOURCE_DIR}/pg_account_record_login.c
     ${CMAKE_CURRENT_SOURCE_DIR}/pg_account_set_password.c
+    ${CMAKE_CURRENT_SOURCE_DIR}/pg_account_status.c
     ${CMAKE_CURRENT_SOURCE_DIR}/pg_token_get.c
     ${CMAKE_CURRENT_SOURCE_DIR}/pg_token_insert.c
     ${CMAKE_CURRENT_SOURCE_DIR}/pg_token_purge_expired.c

@@ -52,6 +52,18 @@ QS_MUST_CHECK qs_err qs_db_account_set_password(qs_db *db,
                                                 const uint8_t user_id[static QS_DB_API_UUID_LEN],
                                                 const char *verifier, bool *user_exists);
 
+/* The state of an account its owner may see (the web page's account/info). */
+typedef struct qs_db_api_account_status {
+    char username[QS_DB_API_USERNAME_MAX + 1];
+    char kind[QS_DB_API_NAME_MAX]; /* users.kind */
+    bool activated;                /* both factors (signing PIN and TOTP) are set */
+} qs_db_api_account_status;
+
+/* The username, kind and activation of user `user_id`: *found tells whether there is one. */
+QS_MUST_CHECK qs_err qs_db_account_status(qs_db *db,
+                                          const uint8_t user_id[static QS_DB_API_UUID_LEN],
+                                          qs_db_api_account_status *out, bool *found);
+
 /* ---- A user's credentials, read-only -------------------------------------------------------- */
 
 typedef struct qs_db_api_credential {

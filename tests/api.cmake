@@ -11,8 +11,15 @@ qs_add_test(NAME test_api_audit_request SOURCES unit/test_api_audit_request.c
     LIBS qsign_api PkgConfig::SODIUM LABELS unit api audit)
 qs_add_test(NAME test_api_anomaly SOURCES unit/test_api_anomaly.c LIBS qsign_api Threads::Threads
     LABELS unit api)
+qs_add_test(NAME test_api_web SOURCES unit/test_api_web.c LIBS qsign_api LABELS unit api web)
+# api/embed_web.cmake refuses a page the CSP would break, and files qsignd could not serve.
+add_test(NAME test_web_embed
+    COMMAND ${CMAKE_COMMAND} -DEMBED=${PROJECT_SOURCE_DIR}/api/embed_web.cmake
+            -DWORK=${CMAKE_BINARY_DIR}/tests/web-embed -P ${CMAKE_CURRENT_LIST_DIR}/unit/test_web_embed.cmake)
+set_tests_properties(test_web_embed PROPERTIES LABELS "unit;api;web")
 qs_add_fuzzer(NAME api_request SOURCES fuzz/fuzz_api_request.c LIBS qsign_api)
 qs_add_fuzzer(NAME ra_request SOURCES fuzz/fuzz_ra_request.c LIBS qsign_api)
+qs_add_fuzzer(NAME web_request SOURCES fuzz/fuzz_web_request.c LIBS qsign_api)
 
 pkg_check_modules(CURL IMPORTED_TARGET libcurl)
 if(NOT CURL_FOUND)
@@ -25,7 +32,7 @@ add_library(qsign_test_apid STATIC lib/apid.c)
 target_link_libraries(qsign_test_apid PUBLIC qsign_test_pg qsign_db qsign_samproto
     PkgConfig::CURL PkgConfig::SODIUM PkgConfig::JANSSON Threads::Threads)
 
-foreach(t test_api_csc test_api_http)
+foreach(t test_api_csc test_api_http test_api_web_http)
     qs_add_test(NAME ${t} SOURCES integration/${t}.c
         LIBS qsign_test_apid
         LABELS api integration FIXTURES pg TIMEOUT 900

@@ -68,7 +68,8 @@
     X(QS_ERR_CA_NOT_READY, -53, "certification authority not initialised")                         \
     X(QS_ERR_WRONG_ROLE, -54, "session does not carry the role this needs")                        \
     X(QS_ERR_NOT_CONFIGURED, -55, "service not configured")                                        \
-    X(QS_ERR_CERT_MISSING, -56, "credential has no certificate")
+    X(QS_ERR_CERT_MISSING, -56, "credential has no certificate")                                   \
+    X(QS_ERR_CROSS_ORIGIN, -57, "cross-origin request refused")
 
 typedef enum qs_err {
 #define QS_ERR_ENUM_(name, value, text) name = (value),

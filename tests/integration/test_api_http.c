@@ -236,9 +236,12 @@ static void test_routing(void **state)
 {
     (void)state;
     char h[256];
-    const char *missing[] = {
-        "/csc/v2/nothing", "/csc/v3/info", "/", "/csc/v2/info/", "/csc/v2/signatures/signhash",
-        "/csc/v1/healthz"};
+    const char *missing[] = {"/csc/v2/nothing",
+                             "/csc/v3/info",
+                             "/nothing",
+                             "/csc/v2/info/",
+                             "/csc/v2/signatures/signhash",
+                             "/csc/v1/healthz"};
     for (size_t i = 0; i < sizeof missing / sizeof missing[0]; i++) {
         qs_test_http *r = qs_test_apid_post(F->d, missing[i], NULL, "{}");
         expect_error(r, 404, "not_found", NULL);

@@ -526,6 +526,8 @@ static void test_activation(void **state)
                      QS_ERR_FORBIDDEN);
     qs_sam_client_close(c);
 
+    /* what the web page asks first: the account is not activated yet */
+    expect(post("/account/v1/info", F->token, "{}"), 200, "\"activated\":false");
     expect(post("/account/v1/activate", F->token,
                 "{\"activationCode\":\"AAAA-AAAA-AAAA-AAAA-AAAA-AAAA\",\"PIN\":\"246810\"}"),
            400, "Invalid activation code");
@@ -542,8 +544,23 @@ static void test_activation(void **state)
     j = json_of(r);
     memset(&F->s, 0, sizeof F->s);
     assert_true(qs_test_otpauth_parse(json_string_value(json_object_get(j, "otpauthURI")), &F->s));
+    /* the same URI drawn as a QR code for the web page (its content is checked by test_api_web
+     * and the browser test, which decode it): one SVG, nothing around it */
+    const char *qr = json_string_value(json_object_get(j, "otpauthQR"));
+    assert_non_null(qr);
+    assert_int_equal(strncmp(qr, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 ", 53),
+                     0);
+    assert_int_equal(strcmp(qr + strlen(qr) - 6, "</svg>"), 0);
+    assert_null(strstr(qr, "secret"));
+    assert_int_equal(json_object_size(j), 2);
     json_decref(j);
     qs_test_http_free(r);
+    expect(post("/account/v1/info", F->token, "{}"), 200, "\"activated\":true");
+    char *log = qs_test_apid_log(F->d);
+    assert_null(strstr(log, "otpauth"));
+    assert_null(strstr(log, "secret="));
+    assert_null(strstr(log, "<svg"));
+    free(log);
     expect(post("/account/v1/activate", F->token, "{\"activationCode\":\"%s\",\"PIN\":\"246810\"}",
                 F->code),
            400, "Invalid activation code");

@@ -122,6 +122,8 @@ static void write_config(const qs_test_apid *d, const qs_test_pg *pg, const qs_t
             d->dir, d->dir, o->threads > 0 ? o->threads : 2);
     if (o->max_body > 0)
         fprintf(f, "max_body = %d\n", o->max_body);
+    if (o->public_origin != NULL)
+        fprintf(f, "public_origin = %s\n", o->public_origin);
     fprintf(f,
             "[ratelimit]\n"
             "address_per_minute = %d\n"

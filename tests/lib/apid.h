@@ -30,6 +30,7 @@ typedef struct qs_test_apid_opts {
     bool pki_listener;          /* also the plain-HTTP [pki] listener on a free loopback port */
     const char *audit_conninfo; /* [audit] conninfo; NULL: none (the audit API answers 503) */
     const char *extra;          /* appended to the config verbatim (whole sections); NULL: none */
+    const char *public_origin;  /* [http] public_origin; NULL: not set */
 } qs_test_apid_opts;
 
 typedef struct qs_test_apid {
