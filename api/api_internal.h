@@ -640,6 +640,15 @@ bool api_sign_algorithms(api_request *rq, const api_params *p, const char *key_a
 /* A JSON array of the n byte strings in standard base64, or NULL (out of memory). */
 json_t *api_b64_array(uint8_t *const items[], const size_t lens[], size_t n);
 
+/*
+ * Asks the SAM to sign the n digests of `list` with the credential cred_str (its text form):
+ * SIGN (raw signatures) or, with `document`, SIGN_DOC (one CAdES CMS per digest).  On success
+ * the results as a JSON array of base64, in the digests' order, counted in the metrics and the
+ * anomaly windows; otherwise replies with the SAM's error and returns NULL.
+ */
+json_t *api_sign_send(api_request *rq, const char *cred_str, const api_sign_alg *sa,
+                      const api_hash_alg *hash, const qs_sam_bytes *list, size_t n, bool document);
+
 /* ---- Credentials (shared by credentials/list and credentials/info) -------------------------- */
 
 /* A credential's certificate as credentials/info shows it. */

@@ -210,51 +210,16 @@ static void handle(api_request *rq)
     uint8_t *buf = NULL;
     qs_sam_bytes *list = NULL;
     size_t n = 0;
-    qs_sam_client *c = NULL;
-    qs_sam_signatures cms = {0};
     char cred_str[API_UUID_STR_LEN + 1];
-    qs_err r;
 
     if (!api_sign_credential(rq, &p->f[API_F_CREDENTIAL_ID], cred_id, &cred) ||
         !collect(rq, cred.key_alg, &sa, &hash, &buf, &list, &n))
         return;
     api_uuid_format(cred_id, cred_str);
-    qs_sam_sign_req req = {
-        .user_id = rq->user_id_str,
-        .credential_id = cred_str,
-        .sad = p->f[API_F_SAD].s,
-        .hash_alg = hash->sam,
-        .hashes = list,
-        .n_hashes = n,
-        .scheme = sa->scheme,
-        .has_pss_salt_len = sa->pss,
-        .has_pss_mgf_hash = sa->pss,
-        .pss_salt_len = (uint32_t)hash->len,
-        .pss_mgf_hash = hash->sam,
-    };
-    if ((r = api_sam_open(api_cfg(rq), &c)) == QS_OK)
-        r = qs_sam_client_sign_doc(c, &req, &cms);
-    if (r == QS_OK && cms.n != n) {
-        qs_error("SAM returned %zu signatures for %zu document digests", cms.n, n);
-        r = QS_ERR_PROTO;
-    }
-    if (r != QS_OK) {
-        api_reply_sam_error(rq, c, r);
-        goto out;
-    }
-    json_t *a = api_b64_array(cms.sig, cms.len, cms.n);
-    if (a == NULL) {
-        api_reply_error(rq, QS_ERR_NOMEM, NULL);
-        goto out;
-    }
-    for (size_t i = 0; i < cms.n; i++)
-        api_count(rq, API_C_SIGNATURES);
-    qs_info("signed documents credential=%s signatures=%zu format=CAdES-B-B", cred_str, cms.n);
-    api_reply_json(rq, 200,
-                   json_pack("{s:[], s:o}", "DocumentWithSignature", "SignatureObject", a));
-out:
-    qs_sam_signatures_free(&cms);
-    qs_sam_client_close(c);
+    json_t *a = api_sign_send(rq, cred_str, sa, hash, list, n, true);
+    if (a != NULL)
+        api_reply_json(rq, 200,
+                       json_pack("{s:[], s:o}", "DocumentWithSignature", "SignatureObject", a));
     free(buf);
     free(list);
 }

@@ -73,52 +73,16 @@ static void handle(api_request *rq)
     const api_hash_alg *hash = NULL;
     uint8_t *buf = NULL;
     qs_sam_bytes *list = NULL;
-    qs_sam_client *c = NULL;
-    qs_sam_signatures sigs = {0};
     char cred_str[API_UUID_STR_LEN + 1];
-    qs_err r;
 
     if (!api_sign_credential(rq, &p->f[API_F_CREDENTIAL_ID], cred_id, &cred) ||
         !api_sign_algorithms(rq, p, cred.key_alg, &sa, &hash) ||
         !api_digests(rq, &p->f[API_F_HASHES], hash, NULL, &buf, &list))
         return;
     api_uuid_format(cred_id, cred_str);
-    qs_sam_sign_req req = {
-        .user_id = rq->user_id_str,
-        .credential_id = cred_str,
-        .sad = p->f[API_F_SAD].s,
-        .hash_alg = hash->sam,
-        .hashes = list,
-        .n_hashes = p->f[API_F_HASHES].n,
-        .scheme = sa->scheme,
-        .has_pss_salt_len = sa->pss,
-        .has_pss_mgf_hash = sa->pss,
-        .pss_salt_len = (uint32_t)hash->len,
-        .pss_mgf_hash = hash->sam,
-    };
-    if ((r = api_sam_open(api_cfg(rq), &c)) == QS_OK)
-        r = qs_sam_client_sign(c, &req, &sigs);
-    if (r == QS_OK && sigs.n != req.n_hashes) {
-        qs_error("SAM returned %zu signatures for %zu digests", sigs.n, req.n_hashes);
-        r = QS_ERR_PROTO;
-    }
-    if (r != QS_OK) {
-        api_reply_sam_error(rq, c, r);
-        goto out;
-    }
-    json_t *a = api_b64_array(sigs.sig, sigs.len, sigs.n);
-    if (a == NULL) {
-        api_reply_error(rq, QS_ERR_NOMEM, NULL);
-        goto out;
-    }
-    for (size_t i = 0; i < sigs.n; i++)
-        api_count(rq, API_C_SIGNATURES);
-    qs_info("signed credential=%s signatures=%zu", cred_str, sigs.n);
-    api_anomaly_signed(rq, cred_str, sigs.n);
-    api_reply_json(rq, 200, json_pack("{s:o}", "signatures", a));
-out:
-    qs_sam_signatures_free(&sigs);
-    qs_sam_client_close(c);
+    json_t *a = api_sign_send(rq, cred_str, sa, hash, list, p->f[API_F_HASHES].n, false);
+    if (a != NULL)
+        api_reply_json(rq, 200, json_pack("{s:o}", "signatures", a));
     free(buf);
     free(list);
 }

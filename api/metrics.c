@@ -33,7 +33,8 @@ static const struct {
     const char *name;
     const char *help;
 } counter_info[API_C_COUNT] = {
-    [API_C_SIGNATURES] = {"qsign_signatures_total", "Signatures returned by signatures/signHash"},
+    [API_C_SIGNATURES] = {"qsign_signatures_total",
+                          "Signatures returned by signatures/signHash and signatures/signDoc"},
     [API_C_AUTHORIZATION_FAILURES] = {"qsign_authorization_failures_total",
                                       "Credential authorizations refused for wrong PIN or OTP"},
     [API_C_LOCKOUTS] = {"qsign_lockouts_total",

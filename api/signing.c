@@ -1,7 +1,7 @@
 /*
- * What signatures/signHash and signatures/signDoc share before they ask the SAM: the caller's
- * credential, the choice and check of the signature and digest algorithms, and base64 arrays
- * for the answer.  qsignd checks what it can see; the SAM decides.
+ * What signatures/signHash and signatures/signDoc share: the caller's credential, the choice and
+ * check of the signature and digest algorithms, the request to the SAM and the base64 arrays of
+ * the answer.  qsignd checks what it can see; the SAM decides.
  */
 #define QS_LOG_MODULE "api"
 #include <stdlib.h>
@@ -135,5 +135,50 @@ json_t *api_b64_array(uint8_t *const items[], const size_t lens[], size_t n)
             return NULL;
         }
     }
+    return a;
+}
+
+json_t *api_sign_send(api_request *rq, const char *cred_str, const api_sign_alg *sa,
+                      const api_hash_alg *hash, const qs_sam_bytes *list, size_t n, bool document)
+{
+    qs_sam_client *c = NULL;
+    qs_sam_signatures sigs = {0};
+    json_t *a = NULL;
+    qs_sam_sign_req req = {
+        .user_id = rq->user_id_str,
+        .credential_id = cred_str,
+        .sad = rq->p.f[API_F_SAD].s,
+        .hash_alg = hash->sam,
+        .hashes = list,
+        .n_hashes = n,
+        .scheme = sa->scheme,
+        .has_pss_salt_len = sa->pss,
+        .has_pss_mgf_hash = sa->pss,
+        .pss_salt_len = (uint32_t)hash->len,
+        .pss_mgf_hash = hash->sam,
+    };
+    qs_err r = api_sam_open(api_cfg(rq), &c);
+    if (r == QS_OK)
+        r = document ? qs_sam_client_sign_doc(c, &req, &sigs) : qs_sam_client_sign(c, &req, &sigs);
+    if (r == QS_OK && sigs.n != n) {
+        qs_error("SAM returned %zu results for %zu digests", sigs.n, n);
+        r = QS_ERR_PROTO;
+    }
+    if (r != QS_OK) {
+        api_reply_sam_error(rq, c, r);
+        goto out;
+    }
+    if ((a = api_b64_array(sigs.sig, sigs.len, sigs.n)) == NULL) {
+        api_reply_error(rq, QS_ERR_NOMEM, NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < sigs.n; i++)
+        api_count(rq, API_C_SIGNATURES);
+    qs_info("signed credential=%s signatures=%zu%s", cred_str, sigs.n,
+            document ? " format=CAdES-B-B" : "");
+    api_anomaly_signed(rq, cred_str, sigs.n);
+out:
+    qs_sam_signatures_free(&sigs);
+    qs_sam_client_close(c);
     return a;
 }

@@ -309,27 +309,11 @@ static void keys_equal(char *got, char *want, const char *what)
     free(want);
 }
 
-/* The value of a metric series in qsignd's /metrics. */
-static long long metric_of(const qs_test_apid *d, const char *series)
-{
-    qs_test_req req = {.method = "GET", .path = "/metrics"};
-    qs_test_http *r = qs_test_apid_request(d, &req);
-    assert_int_equal(r->status, 200);
-    long long v = -1;
-    char line[256];
-    snprintf(line, sizeof line, "\n%s ", series);
-    const char *p = strstr(r->body, line);
-    if (p != NULL)
-        v = strtoll(p + strlen(line), NULL, 10);
-    qs_test_http_free(r);
-    return v;
-}
-
 static long long anomalies(const char *kind)
 {
     char series[128];
     snprintf(series, sizeof series, "qsign_anomalies_total{kind=\"%s\"}", kind);
-    long long v = metric_of(F->d, series);
+    long long v = qs_test_apid_metric(F->d, series);
     if (v < 0)
         fail_msg("no %s in /metrics", series);
     return v;
@@ -987,7 +971,7 @@ static void test_anomaly_concurrent_burst(void **state)
 {
     (void)state;
     long long bursts = anomalies("auth_failure_burst");
-    long long failures = metric_of(F->d, "qsign_login_failures_total");
+    long long failures = qs_test_apid_metric(F->d, "qsign_login_failures_total");
     pthread_t t[8];
     burst_arg a = {.n = 2};
     for (int i = 0; i < 8; i++)
@@ -995,7 +979,7 @@ static void test_anomaly_concurrent_burst(void **state)
     for (int i = 0; i < 8; i++)
         pthread_join(t[i], NULL);
     /* 16 failures of one account on four worker threads: exactly one crossing */
-    assert_int_equal(metric_of(F->d, "qsign_login_failures_total"), failures + 16);
+    assert_int_equal(qs_test_apid_metric(F->d, "qsign_login_failures_total"), failures + 16);
     assert_int_equal(anomalies("auth_failure_burst"), bursts + 1);
 }
 

@@ -496,7 +496,10 @@ static int setup(void **state)
     qs_test_apid_set_password(F->sam->pg, F->nocert.s.user_id, "nils-login-password");
     qs_sam_client_close(c);
 
-    qs_test_apid_opts ao = {.sam_socket = F->sam->socket_path, .sam_timeout_ms = 30000};
+    /* a signer's second signature within the hour is "bulk signing" here */
+    qs_test_apid_opts ao = {.sam_socket = F->sam->socket_path,
+                            .sam_timeout_ms = 30000,
+                            .extra = "[anomaly]\nbulk_signatures = 1\n"};
     F->d = qs_test_apid_start(F->sam->pg, &ao);
     signer *all[] = {&F->p256, &F->p384, &F->rsa, &F->other, &F->nocert};
     const char *names[] = {"pia", "pekka", "rasmus", "oona", "nils"};
@@ -675,6 +678,15 @@ static void test_rsa_pss(void **state)
     (void)state;
     sign_case k = {"pss", &F->rsa, "SHA256", OID_SHA256, OID_RSA_PSS, PSS_SHA256, false};
     sign_two_documents(&k);
+}
+
+/* Document signatures count like signHash's: in qsign_signatures_total and in the anomaly
+ * windows (each signer above signed two documents in one request, one more than allowed). */
+static void test_counted(void **state)
+{
+    (void)state;
+    assert_true(qs_test_apid_metric(F->d, "qsign_signatures_total") >= 8);
+    assert_true(qs_test_apid_metric(F->d, "qsign_anomalies_total{kind=\"bulk_signing\"}") >= 3);
 }
 
 /* info lists signDoc and what it makes in v2 only (CSC 1.0.4.0 has no signDoc). */
@@ -918,13 +930,10 @@ static void test_certificate_required(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_info),
-        cmocka_unit_test(test_ec_p256),
-        cmocka_unit_test(test_ec_p384),
-        cmocka_unit_test(test_rsa_pkcs1),
-        cmocka_unit_test(test_rsa_pss),
-        cmocka_unit_test(test_attacks),
-        cmocka_unit_test(test_certificate_required),
+        cmocka_unit_test(test_info),    cmocka_unit_test(test_ec_p256),
+        cmocka_unit_test(test_ec_p384), cmocka_unit_test(test_rsa_pkcs1),
+        cmocka_unit_test(test_rsa_pss), cmocka_unit_test(test_counted),
+        cmocka_unit_test(test_attacks), cmocka_unit_test(test_certificate_required),
     };
     if (sodium_init() < 0)
         return 1;

@@ -604,3 +604,17 @@ void qs_test_fake_sam_stop(qs_test_fake_sam *s)
     unlink(s->path);
     free(s);
 }
+
+long long qs_test_apid_metric(const qs_test_apid *d, const char *series)
+{
+    qs_test_req req = {.method = "GET", .path = "/metrics"};
+    qs_test_http *r = qs_test_apid_request(d, &req);
+    long long v = -1;
+    char line[256];
+    snprintf(line, sizeof line, "\n%s ", series);
+    const char *p = r->status == 200 ? strstr(r->body, line) : NULL;
+    if (p != NULL)
+        v = strtoll(p + strlen(line), NULL, 10);
+    qs_test_http_free(r);
+    return v;
+}

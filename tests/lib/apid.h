@@ -83,6 +83,10 @@ typedef struct qs_test_http {
 
 qs_test_http *qs_test_apid_request(const qs_test_apid *d, const qs_test_req *req);
 
+/* The value of one series ("qsign_signatures_total", "name{label=\"v\"}") in the daemon's
+ * /metrics; -1 when it is not there. */
+long long qs_test_apid_metric(const qs_test_apid *d, const char *series);
+
 /* POST `body` (a JSON text, or NULL) to `path` with an optional Bearer token. */
 qs_test_http *qs_test_apid_post(const qs_test_apid *d, const char *path, const char *bearer,
                                 const char *body);
