@@ -539,3 +539,49 @@ qs_err sam_load_user(sam_req *rq, qs_db *db, const uint8_t id[static 16], qs_db_
 
 _Static_assert(QS_PIN_VERIFIER_MAX == QS_DB_VERIFIER_MAX, "PIN verifier buffers differ");
 _Static_assert(QS_SAD_HASH_LEN == QS_DB_SAM_SHA256_LEN, "SAD hash lengths differ");
+
+qs_err sam_sad_lock_usable(sam_req *rq, qs_db *db,
+                           const uint8_t sad_hash[static QS_DB_SAM_SHA256_LEN],
+                           const uint8_t user_id[static QS_DB_SAM_UUID_LEN],
+                           const uint8_t cred_id[static QS_DB_SAM_UUID_LEN], qs_hash_alg halg,
+                           int64_t now_us, qs_db_sad *sad, const char **reason)
+{
+    bool found = false;
+    *reason = NULL;
+    qs_err r = qs_db_sad_lock(db, sad_hash, sad, &found);
+    if (r != QS_OK)
+        return r;
+    if (!found) {
+        *reason = "unknown_sad";
+        return QS_ERR_SAD_INVALID;
+    }
+    qs_rec rec = qs_rec_sad(sad);
+    if ((r = qs_rec_check(rq->w->hs, &rec, sad->record_mac)) != QS_OK) {
+        if (r == QS_ERR_MAC) {
+            sam_mac_mismatch(rq, "sads", user_id, cred_id, sad_hash);
+            *reason = "record_mac";
+        }
+        return r;
+    }
+    if (memcmp(sad->user_id, user_id, QS_DB_SAM_UUID_LEN) != 0) {
+        *reason = "other_user";
+        return QS_ERR_SAD_INVALID;
+    }
+    if (memcmp(sad->credential_id, cred_id, QS_DB_SAM_UUID_LEN) != 0) {
+        *reason = "other_credential";
+        return QS_ERR_SAD_INVALID;
+    }
+    if (now_us >= sad->expires_at_us) {
+        *reason = "sad_expired";
+        return QS_ERR_SAD_EXPIRED;
+    }
+    if (strcmp(sad->hash_alg, sam_hash_alg_oid(halg)) != 0) {
+        *reason = "hash_alg_mismatch";
+        return QS_ERR_HASH_NOT_AUTHORIZED;
+    }
+    if (sad->remaining <= 0) {
+        *reason = "sad_used_up";
+        return QS_ERR_SAD_INVALID;
+    }
+    return QS_OK;
+}

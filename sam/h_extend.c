@@ -61,40 +61,9 @@ static qs_err extend_txn(qs_db *db, void *cls)
     free(e->carried);
     e->carried = NULL;
     e->n_carried = 0;
-    if ((r = qs_db_sad_lock(db, e->old_hash, &e->old, &found)) != QS_OK)
+    if ((r = sam_sad_lock_usable(rq, db, e->old_hash, e->user_id, e->cred_id, e->halg, e->now_us,
+                                 &e->old, &e->reason)) != QS_OK)
         goto out;
-    if (!found) {
-        r = refuse(e, "unknown_sad", QS_ERR_SAD_INVALID);
-        goto out;
-    }
-    qs_rec rec = qs_rec_sad(&e->old);
-    if ((r = qs_rec_check(hs, &rec, e->old.record_mac)) != QS_OK) {
-        if (r == QS_ERR_MAC) {
-            sam_mac_mismatch(rq, "sads", e->user_id, e->cred_id, e->old_hash);
-            e->reason = "record_mac";
-        }
-        goto out;
-    }
-    if (memcmp(e->old.user_id, e->user_id, sizeof e->user_id) != 0) {
-        r = refuse(e, "other_user", QS_ERR_SAD_INVALID);
-        goto out;
-    }
-    if (memcmp(e->old.credential_id, e->cred_id, sizeof e->cred_id) != 0) {
-        r = refuse(e, "other_credential", QS_ERR_SAD_INVALID);
-        goto out;
-    }
-    if (e->now_us >= e->old.expires_at_us) {
-        r = refuse(e, "sad_expired", QS_ERR_SAD_EXPIRED);
-        goto out;
-    }
-    if (strcmp(e->old.hash_alg, sam_hash_alg_oid(e->halg)) != 0) {
-        r = refuse(e, "hash_alg_mismatch", QS_ERR_HASH_NOT_AUTHORIZED);
-        goto out;
-    }
-    if (e->old.remaining <= 0) {
-        r = refuse(e, "sad_used_up", QS_ERR_SAD_INVALID);
-        goto out;
-    }
     if ((r = qs_db_sad_hashes_lock(db, e->old_hash, &rows, &count)) != QS_OK)
         goto out;
     if ((set = calloc(count == 0 ? 1 : count, sizeof *set)) == NULL ||
@@ -145,7 +114,7 @@ static qs_err extend_txn(qs_db *db, void *cls)
         r = QS_ERR_INTERNAL;
         goto out;
     }
-    rec = qs_rec_credential(e->cred);
+    qs_rec rec = qs_rec_credential(e->cred);
     if ((r = qs_rec_check(hs, &rec, e->cred->record_mac)) != QS_OK) {
         if (r == QS_ERR_MAC) {
             sam_mac_mismatch(rq, "credentials", e->user_id, e->cred_id, e->old_hash);

@@ -281,6 +281,20 @@ void sam_mac_mismatch(sam_req *rq, const char *table, const uint8_t *user_id,
 /* The current time, microseconds since the Unix epoch. */
 int64_t sam_now_us(void);
 
+/*
+ * In a transaction: locks the SAD row of `sad_hash` into *sad, checks its record MAC, and that
+ * it is user_id's for cred_id, unexpired at now_us, for hash algorithm halg and with signatures
+ * left (what SIGN, SIGN_DOC and EXTEND all require before anything else).  QS_OK; a refusal
+ * returns its code with *reason set (the audit reason); a MAC mismatch is noted
+ * (sam_mac_mismatch) with *reason "record_mac"; database errors come back as they are.
+ */
+QS_MUST_CHECK qs_err sam_sad_lock_usable(sam_req *rq, qs_db *db,
+                                         const uint8_t sad_hash[static QS_DB_SAM_SHA256_LEN],
+                                         const uint8_t user_id[static QS_DB_SAM_UUID_LEN],
+                                         const uint8_t cred_id[static QS_DB_SAM_UUID_LEN],
+                                         qs_hash_alg halg, int64_t now_us, qs_db_sad *sad,
+                                         const char **reason);
+
 /* Seconds from now until `expires_us`, at least 1 (for EXPIRES_IN). */
 uint32_t sam_expires_in(int64_t expires_us, int64_t now_us);
 

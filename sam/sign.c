@@ -120,40 +120,9 @@ static qs_err sign_txn(qs_db *db, void *cls)
 
     s->reason = NULL;
     s->now_us = sam_now_us(); /* per attempt: a retry may come much later */
-    if ((r = qs_db_sad_lock(db, s->sad_hash, &s->sad, &found)) != QS_OK)
+    if ((r = sam_sad_lock_usable(rq, db, s->sad_hash, s->user_id, s->cred_id, s->halg, s->now_us,
+                                 &s->sad, &s->reason)) != QS_OK)
         goto out;
-    if (!found) {
-        r = refuse(s, "unknown_sad", QS_ERR_SAD_INVALID);
-        goto out;
-    }
-    qs_rec rec = qs_rec_sad(&s->sad);
-    if ((r = qs_rec_check(hs, &rec, s->sad.record_mac)) != QS_OK) {
-        if (r == QS_ERR_MAC) {
-            sam_mac_mismatch(rq, "sads", s->user_id, s->cred_id, s->sad_hash);
-            s->reason = "record_mac";
-        }
-        goto out;
-    }
-    if (memcmp(s->sad.user_id, s->user_id, sizeof s->user_id) != 0) {
-        r = refuse(s, "other_user", QS_ERR_SAD_INVALID);
-        goto out;
-    }
-    if (memcmp(s->sad.credential_id, s->cred_id, sizeof s->cred_id) != 0) {
-        r = refuse(s, "other_credential", QS_ERR_SAD_INVALID);
-        goto out;
-    }
-    if (s->now_us >= s->sad.expires_at_us) {
-        r = refuse(s, "sad_expired", QS_ERR_SAD_EXPIRED);
-        goto out;
-    }
-    if (strcmp(s->sad.hash_alg, sam_hash_alg_oid(s->halg)) != 0) {
-        r = refuse(s, "hash_alg_mismatch", QS_ERR_HASH_NOT_AUTHORIZED);
-        goto out;
-    }
-    if (s->sad.remaining <= 0) {
-        r = refuse(s, "sad_used_up", QS_ERR_SAD_INVALID);
-        goto out;
-    }
     if (s->n > (size_t)s->sad.remaining) {
         r = refuse(s, "too_many_signatures", QS_ERR_TOO_MANY_SIGNATURES);
         goto out;
@@ -172,7 +141,7 @@ static qs_err sign_txn(qs_db *db, void *cls)
         r = QS_ERR_INTERNAL;
         goto out;
     }
-    rec = qs_rec_credential(s->cred);
+    qs_rec rec = qs_rec_credential(s->cred);
     if ((r = qs_rec_check(hs, &rec, s->cred->record_mac)) != QS_OK) {
         if (r == QS_ERR_MAC) {
             sam_mac_mismatch(rq, "credentials", s->user_id, s->cred_id, s->sad_hash);
