@@ -617,6 +617,18 @@ QS_MUST_CHECK qs_err api_pss_params(const uint8_t *der, size_t len, const api_ha
 bool api_digests(api_request *rq, const api_param *p, const api_hash_alg *want,
                  const api_hash_alg **found, uint8_t **buf, qs_sam_bytes **list);
 
+/*
+ * What credentials/authorize and extendTransaction name before their digests: the optional
+ * hashAlgorithmOID (*hash, NULL when absent: the digests' length decides) and the credentialID,
+ * written in its canonical text form into cred_str.  On failure the reply is made ("Invalid
+ * parameter ...") and false returned.
+ */
+bool api_sad_target(api_request *rq, const api_hash_alg **hash,
+                    char cred_str[static API_UUID_STR_LEN + 1]);
+
+/* The answer of authorize and extendTransaction: {"SAD": sad, "expiresIn": expires_in}. */
+void api_reply_sad(api_request *rq, const char *sad, uint32_t expires_in);
+
 /* ---- Signing (shared by signatures/signHash and signatures/signDoc) ------------------------- */
 
 struct qs_db_api_credential;

@@ -1,6 +1,8 @@
 /*
  * The digests of authorize, extendTransaction and signHash: base64 (checked by the spec
- * parser), decoded here, every one of the length of its hash algorithm, none repeated.
+ * parser), decoded here, every one of the length of its hash algorithm, none repeated; and what
+ * authorize and extendTransaction share around them (the credential and hash algorithm they
+ * name, the SAD they answer).
  */
 #define QS_LOG_MODULE "api"
 #include <stdlib.h>
@@ -60,4 +62,35 @@ fail:
     free(b);
     free(l);
     return false;
+}
+
+bool api_sad_target(api_request *rq, const api_hash_alg **hash,
+                    char cred_str[static API_UUID_STR_LEN + 1])
+{
+    const api_params *p = &rq->p;
+    const api_param *id = &p->f[API_F_CREDENTIAL_ID];
+    uint8_t cred[API_UUID_LEN];
+
+    *hash = NULL;
+    if (p->f[API_F_HASH_ALGO].present) {
+        *hash = api_hash_alg_find(p->f[API_F_HASH_ALGO].s, p->f[API_F_HASH_ALGO].len);
+        if (*hash == NULL) {
+            api_reply_errorf(rq, QS_ERR_INVALID_ARGUMENT, "Invalid parameter %s",
+                             api_field_name(rq->ver, API_F_HASH_ALGO));
+            return false;
+        }
+    }
+    if (api_uuid_parse(id->s, id->len, cred) != QS_OK) {
+        api_reply_errorf(rq, QS_ERR_INVALID_ARGUMENT, "Invalid parameter %s",
+                         api_field_name(rq->ver, API_F_CREDENTIAL_ID));
+        return false;
+    }
+    api_uuid_format(cred, cred_str);
+    return true;
+}
+
+void api_reply_sad(api_request *rq, const char *sad, uint32_t expires_in)
+{
+    api_reply_json(rq, 200,
+                   json_pack("{s:s, s:I}", "SAD", sad, "expiresIn", (json_int_t)expires_in));
 }

@@ -49,31 +49,17 @@ static const api_field_spec spec[] = {
 static void handle(api_request *rq)
 {
     const api_params *p = &rq->p;
-    const api_param *id = &p->f[API_F_CREDENTIAL_ID];
     const api_hash_alg *hash = NULL;
     uint8_t *buf = NULL;
     qs_sam_bytes *list = NULL;
     qs_sam_client *c = NULL;
-    uint8_t cred[API_UUID_LEN];
     char cred_str[API_UUID_STR_LEN + 1];
     char sad[QS_SAM_SAD_BUF] = "";
     uint32_t expires_in = 0;
     qs_err r;
 
-    if (p->f[API_F_HASH_ALGO].present) {
-        hash = api_hash_alg_find(p->f[API_F_HASH_ALGO].s, p->f[API_F_HASH_ALGO].len);
-        if (hash == NULL) {
-            api_reply_errorf(rq, QS_ERR_INVALID_ARGUMENT, "Invalid parameter %s",
-                             api_field_name(rq->ver, API_F_HASH_ALGO));
-            return;
-        }
-    }
-    if (api_uuid_parse(id->s, id->len, cred) != QS_OK) {
-        api_reply_errorf(rq, QS_ERR_INVALID_ARGUMENT, "Invalid parameter %s",
-                         api_field_name(rq->ver, API_F_CREDENTIAL_ID));
+    if (!api_sad_target(rq, &hash, cred_str))
         return;
-    }
-    api_uuid_format(cred, cred_str);
     if (!api_digests(rq, &p->f[API_F_HASHES], hash, &hash, &buf, &list))
         return;
     if ((r = api_sam_open(api_cfg(rq), &c)) == QS_OK)
@@ -85,8 +71,7 @@ static void handle(api_request *rq)
     }
     qs_info("extended credential=%s hashes=%zu expires_in=%u", cred_str, p->f[API_F_HASHES].n,
             expires_in);
-    api_reply_json(rq, 200,
-                   json_pack("{s:s, s:I}", "SAD", sad, "expiresIn", (json_int_t)expires_in));
+    api_reply_sad(rq, sad, expires_in);
 out:
     qs_wipe(sad, sizeof sad);
     qs_sam_client_close(c);
