@@ -388,6 +388,14 @@ static void expect_signed(qs_test_http *r, const signer *s, const dg *d)
     qs_test_http_free(r);
 }
 
+/* signHash of digest d with sad signs once and verifies; the same request again is refused
+ * with "invalid_request" and `then` (the SAD used up, or the digest consumed). */
+static void expect_signs_once(const signer *s, const char *sad, const dg *d, const char *then)
+{
+    expect_signed(sign_ec(s, s->cred, sad, (const dg *[]){d}, 1), s, d);
+    expect_error(sign_ec(s, s->cred, sad, (const dg *[]){d}, 1), 400, "invalid_request", then);
+}
+
 /* ---- state in the database -------------------------------------------------------------------
  */
 
@@ -813,8 +821,7 @@ static void test_sad_of_another_signer(void **state)
     assert_int_equal(signatures_of(a->cred), 0);
     assert_int_equal(signatures_of(b->cred), 0);
     /* Alice signs, once (the SAD is then used up). */
-    expect_signed(sign_ec(a, a->cred, sad, one, 1), a, &h);
-    expect_error(sign_ec(a, a->cred, sad, one, 1), 400, "invalid_request", "Invalid parameter SAD");
+    expect_signs_once(a, sad, &h, "Invalid parameter SAD");
     assert_int_equal(signatures_of(a->cred), 1);
     free(sad);
 }
@@ -841,9 +848,7 @@ static void test_sad_of_another_credential(void **state)
     expect_not_authorized(&h2);
     assert_int_equal(signatures_of(s->cred2), 0);
     assert_int_equal(signatures_of(s->cred), 0);
-    expect_signed(sign_ec(s, s->cred, sad, one, 1), s, &h);
-    expect_error(sign_ec(s, s->cred, sad, one, 1), 400, "invalid_request",
-                 "Hash is not authorized by the SAD");
+    expect_signs_once(s, sad, &h, "Hash is not authorized by the SAD");
     assert_int_equal(signatures_of(s->cred), 1);
     free(sad);
 }
@@ -872,9 +877,7 @@ static void test_hash_not_authorized(void **state)
     expect_unconsumed(&h);
     expect_not_authorized(&x);
     assert_int_equal(signatures_of(s->cred), 0);
-    expect_signed(sign_ec(s, s->cred, sad, (const dg *[]){&h}, 1), s, &h);
-    expect_error(sign_ec(s, s->cred, sad, (const dg *[]){&h}, 1), 400, "invalid_request",
-                 not_authorized);
+    expect_signs_once(s, sad, &h, not_authorized);
     assert_int_equal(signatures_of(s->cred), 1);
     free(sad);
 }
@@ -890,10 +893,8 @@ static void test_consumed_hash_replayed(void **state)
     dg_of(&h2, EVP_sha256(), "page two");
     char *sad = authorize(s, s->cred, (const dg *[]){&h1, &h2}, 2, 3);
 
-    expect_signed(sign_ec(s, s->cred, sad, (const dg *[]){&h1}, 1), s, &h1);
     static const char not_authorized[] = "Hash is not authorized by the SAD";
-    expect_error(sign_ec(s, s->cred, sad, (const dg *[]){&h1}, 1), 400, "invalid_request",
-                 not_authorized);
+    expect_signs_once(s, sad, &h1, not_authorized);
     expect_error(sign_ver(s, "v1", s->cred, sad, (const dg *[]){&h1}, 1, OID_ECDSA_SHA256, ""), 400,
                  "invalid_request", not_authorized);
     expect_error(sign_ec(s, s->cred, sad, (const dg *[]){&h2, &h1}, 2), 400, "invalid_request",
@@ -905,9 +906,7 @@ static void test_consumed_hash_replayed(void **state)
 
     expect_unconsumed(&h2);
     assert_int_equal(signatures_of(s->cred), 1);
-    expect_signed(sign_ec(s, s->cred, sad, (const dg *[]){&h2}, 1), s, &h2);
-    expect_error(sign_ec(s, s->cred, sad, (const dg *[]){&h2}, 1), 400, "invalid_request",
-                 not_authorized);
+    expect_signs_once(s, sad, &h2, not_authorized);
     assert_int_equal(refusals_of("sign.refused", s->cred, "hash_consumed"), 4);
     assert_int_equal(signatures_of(s->cred), 2);
     /* One signature left, but no digest to use it on. */
@@ -961,9 +960,7 @@ static void test_more_hashes_than_num_signatures(void **state)
     expect_not_authorized(&h2);
     expect_not_authorized(&h3);
     assert_int_equal(signatures_of(s->cred), 0);
-    expect_signed(sign_ec(s, s->cred, sad, (const dg *[]){&h1}, 1), s, &h1);
-    expect_error(sign_ec(s, s->cred, sad, (const dg *[]){&h1}, 1), 400, "invalid_request",
-                 "Invalid parameter SAD");
+    expect_signs_once(s, sad, &h1, "Invalid parameter SAD");
     assert_int_equal(signatures_of(s->cred), 1);
     free(sad);
 }
@@ -1115,8 +1112,7 @@ static void test_modified_sad(void **state)
 
     expect_unconsumed(&h);
     assert_int_equal(signatures_of(s->cred), 0);
-    expect_signed(sign_ec(s, s->cred, sad, one, 1), s, &h);
-    expect_error(sign_ec(s, s->cred, sad, one, 1), 400, "invalid_request", "Invalid parameter SAD");
+    expect_signs_once(s, sad, &h, "Invalid parameter SAD");
     assert_int_equal(signatures_of(s->cred), 1);
     free(sad);
 }
@@ -1153,9 +1149,7 @@ static void test_sad_after_token_revoked(void **state)
     expect_unconsumed(&h);
     expect_not_authorized(&h2);
     assert_int_equal(signatures_of(s->cred), 0);
-    expect_signed(sign_ec(s, s->cred, sad, one, 1), s, &h);
-    expect_error(sign_ec(s, s->cred, sad, one, 1), 400, "invalid_request",
-                 "Hash is not authorized by the SAD");
+    expect_signs_once(s, sad, &h, "Hash is not authorized by the SAD");
     assert_int_equal(signatures_of(s->cred), 1);
     free(other.token);
     free(sad);
@@ -1191,8 +1185,7 @@ static void test_other_hash_algorithm(void **state)
     expect_unconsumed(&h);
     expect_not_authorized(&cut);
     assert_int_equal(signatures_of(s->cred), 0);
-    expect_signed(sign_ec(s, s->cred, sad, one, 1), s, &h);
-    expect_error(sign_ec(s, s->cred, sad, one, 1), 400, "invalid_request", "Invalid parameter SAD");
+    expect_signs_once(s, sad, &h, "Invalid parameter SAD");
     assert_int_equal(signatures_of(s->cred), 1);
     free(sad);
 }
@@ -1256,9 +1249,7 @@ static void test_locked_after_authorization(void **state)
     if (qsignctl(&out, args) != 0)
         fail_msg("qsignctl %s: %s", args, out);
     free(out);
-    expect_signed(sign_ec(s, s->cred, sad, (const dg *[]){&h2}, 1), s, &h2);
-    expect_error(sign_ec(s, s->cred, sad, (const dg *[]){&h2}, 1), 400, "invalid_request",
-                 "Invalid parameter SAD");
+    expect_signs_once(s, sad, &h2, "Invalid parameter SAD");
     assert_int_equal(signatures_of(s->cred), 2);
     free(sad);
 }
