@@ -86,15 +86,7 @@ typedef struct fixture {
 
 static fixture *F;
 
-#define EXPECT(call, want)                                                                         \
-    do {                                                                                           \
-        qs_err got_ = (call);                                                                      \
-        if (got_ != (want)) {                                                                      \
-            qs_test_samd_dump_log(F->d);                                                           \
-            fail_msg("%s: got %s (%s), want %s", #call, qs_err_name(got_),                         \
-                     qs_sam_client_error(F->c), qs_err_name(want));                                \
-        }                                                                                          \
-    } while (0)
+#define EXPECT(call, want) QS_TEST_SAM_EXPECT(F->d, F->c, call, want)
 
 /* ---- files, qsignctl, openssl ------------------------------------------------------------- */
 

@@ -653,13 +653,7 @@ static void test_kill_during_signing(void **state)
     }
 }
 
-#define EXPECT(call, want)                                                                         \
-    do {                                                                                           \
-        qs_err got_ = (call);                                                                      \
-        if (got_ != (want))                                                                        \
-            fail_msg("line %d: %s: got %s (%s), want %s", __LINE__, #call, qs_err_name(got_),      \
-                     qs_sam_client_error(sc), qs_err_name(want));                                  \
-    } while (0)
+#define EXPECT(call, want) QS_TEST_SAM_EXPECT(NULL, sc, call, want)
 
 /* Signs hashes [idx] of an SAD in one request, expecting QS_OK; records the signatures. */
 static void sign_expect_ok(crash *c, qs_sam_client *sc, sad_slot *s, const size_t *idx, size_t n)

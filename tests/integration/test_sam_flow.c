@@ -55,13 +55,7 @@ static int teardown(void **state)
     return 0;
 }
 
-#define EXPECT(call, want)                                                                         \
-    do {                                                                                           \
-        qs_err got_ = (call);                                                                      \
-        if (got_ != (want))                                                                        \
-            fail_msg("%s: got %s (%s), want %s", #call, qs_err_name(got_),                         \
-                     qs_sam_client_error(f->c), qs_err_name(want));                                \
-    } while (0)
+#define EXPECT(call, want) QS_TEST_SAM_EXPECT(NULL, f->c, call, want)
 
 static bool verify(const uint8_t *spki, size_t spki_len, qs_sam_sig_scheme scheme,
                    const uint8_t *digest, size_t dlen, const uint8_t *sig, size_t slen)

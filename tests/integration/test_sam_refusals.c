@@ -69,13 +69,7 @@ static int teardown(void **state)
     return 0;
 }
 
-#define EXPECT(call, want)                                                                         \
-    do {                                                                                           \
-        qs_err got_ = (call);                                                                      \
-        if (got_ != (want))                                                                        \
-            fail_msg("line %d: %s: got %s (%s), want %s", __LINE__, #call, qs_err_name(got_),      \
-                     qs_sam_client_error(f->c), qs_err_name(want));                                \
-    } while (0)
+#define EXPECT(call, want) QS_TEST_SAM_EXPECT(NULL, f->c, call, want)
 
 /* An audit record of `type` with result failure for the user, whose details satisfy `cond`
  * (SQL over details::jsonb d), exists exactly `want` times. */

@@ -89,6 +89,19 @@ void qs_test_samd_stop(qs_test_samd *d);
 /* Prints the daemon's log to stderr (after a failure). */
 void qs_test_samd_dump_log(const qs_test_samd *d);
 
+/* In a cmocka test: fails unless `call` returns `want`, naming the line, the call, both codes
+ * and the last message of SAM client c; with a daemon d (may be NULL) its log is printed first. */
+#define QS_TEST_SAM_EXPECT(d, c, call, want)                                                       \
+    do {                                                                                           \
+        qs_err got_ = (call);                                                                      \
+        if (got_ != (want)) {                                                                      \
+            if ((d) != NULL)                                                                       \
+                qs_test_samd_dump_log(d);                                                          \
+            fail_msg("line %d: %s: got %s (%s), want %s", __LINE__, #call, qs_err_name(got_),      \
+                     qs_sam_client_error(c), qs_err_name(want));                                   \
+        }                                                                                          \
+    } while (0)
+
 /* A new client connection to the daemon; aborts on failure. */
 qs_sam_client *qs_test_samd_connect(const qs_test_samd *d);
 
